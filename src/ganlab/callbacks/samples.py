@@ -1,0 +1,83 @@
+"""Pictures of the generator during training, saved under ``<output_dir>/samples/`` and logged.
+
+Image data: a grid of G(z) for a fixed z. 2-D data: real vs generated points with the mode
+centres. 1-D data: Figure 1 of Goodfellow et al. (2014).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from PIL import Image
+
+from ganlab import plots
+from ganlab.callbacks import due
+from ganlab.module import GANModule
+
+SAMPLE_SEED = 2024
+
+
+class SamplesCallback(L.Callback):
+    """Draws the picture that fits the data every ``every_n_iterations`` and at the end."""
+
+    def __init__(self, output_dir: str, every_n_iterations: int = 1000, num_images: int = 64,
+                 num_points: int = 2500) -> None:
+        self.output_dir = Path(output_dir) / "samples"
+        self.every_n_iterations = every_n_iterations
+        self.num_images = num_images
+        self.num_points = num_points
+
+    @torch.no_grad()
+    def picture(self, module: GANModule, datamodule) -> tuple[str, np.ndarray]:
+        """``(name, uint8 image)`` of the current generator."""
+        shape = tuple(datamodule.data_shape)
+        title = f"iteration {module.iteration}"
+        if len(shape) == 3:
+            images = module.generate(self.num_images, seed=SAMPLE_SEED)
+            return "samples", plots.image_grid(images)
+        if shape == (2,):
+            fake = module.generate(self.num_points, seed=SAMPLE_SEED)
+            real = datamodule.sample_n(self.num_points, seed=SAMPLE_SEED)
+            return "scatter", plots.scatter_2d(real, fake, datamodule.mode_centers, title)
+        if shape == (1,):
+            return "figure1", self.figure1(module, datamodule, title)
+        return "", np.zeros((0,))
+
+    def figure1(self, module: GANModule, datamodule, title: str) -> np.ndarray:
+        real = datamodule.sample_n(self.num_points, seed=SAMPLE_SEED)
+        lo, hi = float(real.min()) - 1.0, float(real.max()) + 1.0
+        x = torch.linspace(lo, hi, 400).unsqueeze(1)
+        was_training = module.discriminator.training
+        module.discriminator.eval()
+        d = torch.sigmoid(module.discriminator(x.to(module.device))).cpu()
+        module.discriminator.train(was_training)
+        gen = torch.Generator(device=module.device).manual_seed(SAMPLE_SEED)
+        z = module.sample_z(self.num_points, gen)
+        module.generator.eval()
+        fake = module.generator(z).cpu()
+        module.generator.train()
+        order = torch.argsort(z[:, 0].cpu())
+        return plots.figure1(x, datamodule.density(x), d, z[order, 0].cpu(), fake[order, 0], title)
+
+    def _draw(self, trainer: L.Trainer, module: GANModule) -> None:
+        if trainer.global_rank != 0:
+            return
+        name, image = self.picture(module, trainer.datamodule)
+        if not name:
+            return
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(self.output_dir / f"{name}_{module.iteration:07d}.png")
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key=f"samples/{name}", images=[image], step=module.iteration)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if due(trainer, pl_module, self.every_n_iterations):
+            self._draw(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._draw(trainer, pl_module)

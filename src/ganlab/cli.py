@@ -1,0 +1,182 @@
+"""Command-line plumbing shared by ganlab-train and ganlab-eval.
+
+Before Hydra runs, every override is checked by composing the config, so a typo fails with
+one line that lists the valid choices instead of Hydra's multi-line report; and a
+:class:`GanlabError` raised while running becomes ``ganlab: error: <message>`` and exit 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ganlab.errors import GanlabError
+
+#: Hydra flags that take a value (the value is not an override).
+_FLAGS_WITH_VALUE = {
+    "--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+    "--config-dir", "-cd", "--experimental-rerun", "--info", "-i",
+}
+
+
+def config_dir() -> str:
+    """The ``conf/`` folder (``GANLAB_CONFIG_DIR`` overrides it)."""
+    env = os.environ.get("GANLAB_CONFIG_DIR")
+    if env:
+        return str(Path(env).resolve())
+    return str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line to stderr and exit."""
+    print(f"ganlab: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def override_args(argv: list[str]) -> list[str]:
+    """The Hydra overrides among command-line arguments (flags and their values removed)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("-"):
+            skip = arg in _FLAGS_WITH_VALUE and arg not in ("--info", "-i")
+            continue
+        out.append(arg)
+    return out
+
+
+def _group_options(config_path: str, group: str) -> list[str]:
+    folder = Path(config_path) / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _explain(exc: Exception, config_path: str, base_cfg: Any) -> str:
+    """One line for a Hydra composition error."""
+    from hydra.errors import MissingConfigException
+
+    text = str(exc)
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        missing = exc.missing_cfg_file
+        group, _, name = missing.rpartition("/")
+        options = list(exc.options or []) or _group_options(config_path, group)
+        if group:
+            return f"unknown {group} '{name}'; valid: {', '.join(options) or '(none)'}"
+    match = re.search(r"Could not override '([^']+)'", text) or re.search(
+        r"Key '([^']+)' is not in struct", text
+    )
+    if match or "not in struct" in text:
+        key = match.group(1) if match else "?"
+        parent, _, leaf = key.rpartition(".")
+        node = base_cfg
+        if parent and base_cfg is not None:
+            from omegaconf import OmegaConf
+
+            node = OmegaConf.select(base_cfg, parent)
+        valid = sorted(k for k in node.keys()) if hasattr(node, "keys") else []
+        if (Path(config_path) / key.replace(".", "/")).is_dir():
+            return (f"unknown option '{key}'; valid: "
+                    f"{', '.join(_group_options(config_path, key.replace('.', '/')))}")
+        where = f" under '{parent}'" if parent else ""
+        return f"unknown key '{key}'{where}; valid keys: {', '.join(valid)} " \
+               f"(use +{key}=... to add a new key)"
+    match = re.search(r"In '([^']+)': Could not find '([^']+)'", text)
+    if match:
+        group, _, name = match.group(2).rpartition("/")
+        return f"unknown {group} '{name}'; valid: {', '.join(_group_options(config_path, group))}"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return first
+
+
+def check_overrides(config_name: str, argv: list[str]) -> None:
+    """Compose the config for every value of every override; fail with one line on error."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    args = override_args(argv)
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+    except HydraException as exc:
+        text = " ".join(str(exc).split())
+        fail(f"malformed override: {text[:300]}")
+    path = config_dir()
+    base_values = [o.input_line for o in parsed if not o.is_sweep_override()]
+    sweeps = [o for o in parsed if o.is_sweep_override()]
+    first = {id(o): _first_value(o) for o in sweeps}
+    combos = [base_values + [first[id(o)] for o in sweeps]]
+    for o in sweeps:
+        for value in _sweep_values(o):
+            combos.append(base_values + [first[id(x)] if x is not o else value for x in sweeps])
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=path, version_base="1.3"):
+        try:
+            base_cfg = compose(config_name=config_name)
+        except Exception:
+            base_cfg = None
+        for combo in combos:
+            try:
+                compose(config_name=config_name, overrides=combo)
+            except (HydraException, OmegaConfBaseException, ValueError) as exc:
+                fail(_explain(exc, path, base_cfg))
+    GlobalHydra.instance().clear()
+
+
+def _sweep_values(override: Any) -> list[str]:
+    key = override.get_key_element()
+    try:
+        values = list(override.sweep_string_iterator())
+    except Exception:  # range/interval sweeps (Optuna) are checked by their sweeper
+        return []
+    return [f"{key}={v}" for v in values]
+
+
+def _first_value(override: Any) -> str:
+    values = _sweep_values(override)
+    return values[0] if values else override.get_key_element() + "=null"
+
+
+def entry_point(config_name: str) -> Callable[[Callable[..., Any]], Callable[[], None]]:
+    """Wrap a Hydra task function into a console-script ``main`` with one-line errors."""
+
+    def wrap(task: Callable[..., Any]) -> Callable[[], None]:
+        import hydra
+
+        hydra_main = hydra.main(config_path=config_dir(), config_name=config_name,
+                                version_base="1.3")(_reporting(task))
+
+        @functools.wraps(task)
+        def main() -> None:
+            check_overrides(config_name, sys.argv[1:])
+            hydra_main()
+
+        return main
+
+    return wrap
+
+
+def _reporting(task: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(task)
+    def run(cfg: Any) -> Any:
+        from omegaconf import OmegaConf
+
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            fail(f"missing value for {', '.join(missing)}: set it on the command line, "
+                 f"e.g. {missing[0]}=...")
+        try:
+            return task(cfg)
+        except GanlabError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted; the last checkpoint is kept", code=130)
+
+    return run

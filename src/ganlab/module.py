@@ -1,0 +1,247 @@
+"""GANModule: alternating discriminator and generator updates (Goodfellow et al. 2014, Alg. 1).
+
+One *iteration* is ``k`` discriminator updates, each on a fresh real minibatch and fresh noise,
+followed by one generator update. ``train.iterations = N`` means exactly ``N`` generator and
+``k * N`` discriminator updates (Lightning's ``global_step`` counts every optimizer step under
+manual optimization, i.e. ``(k + 1) * N``; ganlab counts in iterations).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from ganlab.errors import GanlabError
+from ganlab.losses import GANLoss
+from ganlab.reproducibility import rng_state, set_rng_state
+from ganlab.tricks.base import DStep, GStep, Trick, TrickList
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+
+NOISE = ("normal", "uniform")
+
+
+class GANModule(L.LightningModule):
+    """A GAN trained by manual optimization.
+
+    Args:
+        generator: maps ``(B, latent_dim)`` noise to ``(B, *data_shape)`` samples.
+        discriminator: maps samples to logits ``(B,)``.
+        loss: the adversarial objective (:mod:`ganlab.losses`).
+        g_optimizer, d_optimizer: build an optimizer from parameters (Hydra ``_partial_``).
+        latent_dim: size of ``z``.
+        noise: ``normal`` (z ~ N(0, I)) or ``uniform`` (z ~ U[-1, 1]).
+        tricks: :class:`ganlab.tricks.Trick` objects, applied in order.
+        log_every_n_iterations: how often scalars are logged (and divergence is checked).
+        seed: seeds the generator of ``z``.
+        config: the run's resolved config, stored in every checkpoint.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: GANLoss,
+        g_optimizer: OptimizerFactory,
+        d_optimizer: OptimizerFactory,
+        latent_dim: int,
+        noise: str = "normal",
+        tricks: Iterable[Trick] = (),
+        log_every_n_iterations: int = 50,
+        seed: int = 0,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if noise not in NOISE:
+            raise GanlabError(f"unknown noise '{noise}'; valid: {', '.join(NOISE)}")
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.loss = loss
+        self.g_optimizer_factory = g_optimizer
+        self.d_optimizer_factory = d_optimizer
+        self.latent_dim = latent_dim
+        self.noise = noise
+        self.tricks = TrickList(list(tricks))
+        self.log_every_n_iterations = max(int(log_every_n_iterations), 1)
+        self.seed = seed
+        self.config = config or {}
+        #: Completed iterations (generator updates).
+        self.iteration = 0
+        self._z_generator: torch.Generator | None = None
+        self._pending_rng: dict[str, Any] | None = None
+        self._last: dict[str, Tensor] = {}
+        for trick in self.tricks:
+            trick.setup(self)
+
+    # -- noise ----------------------------------------------------------------------------
+    @property
+    def z_generator(self) -> torch.Generator:
+        """The generator of ``z`` (on this module's device), part of the checkpoint."""
+        if self._z_generator is None or self._z_generator.device != self.device:
+            g = torch.Generator(device=self.device)
+            g.manual_seed(self.seed + 1_000_003 * (self.global_rank + 1))
+            self._z_generator = g
+        return self._z_generator
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` latent vectors from the prior p_z."""
+        gen = generator if generator is not None else self.z_generator
+        shape = (n, self.latent_dim)
+        if self.noise == "uniform":
+            return torch.rand(shape, generator=gen, device=gen.device) * 2 - 1
+        return torch.randn(shape, generator=gen, device=gen.device)
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: int, batch_size: int = 1000) -> Tensor:
+        """``n`` samples of G in eval mode from a fixed noise seed (for evaluation and plots)."""
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        was_training = self.generator.training
+        self.generator.eval()
+        out = [
+            self.generator(self.sample_z(min(batch_size, n - i), gen))
+            for i in range(0, n, batch_size)
+        ]
+        self.generator.train(was_training)
+        return torch.cat(out)
+
+    # -- optimization ---------------------------------------------------------------------
+    def configure_optimizers(self) -> list[Optimizer]:
+        return [
+            self.g_optimizer_factory(self.generator.parameters()),
+            self.d_optimizer_factory(self.discriminator.parameters()),
+        ]
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real_minibatches, _labels = batch
+        g_opt, d_opt = self.optimizers()
+        for real in real_minibatches:
+            d_cost = self.discriminator_step(real, d_opt)
+        g_cost = self.generator_step(real_minibatches[-1], g_opt)
+        self.iteration += 1
+        self._last["d_loss"] = d_cost.detach()
+        self._last["g_loss"] = g_cost.detach()
+        if self.iteration % self.log_every_n_iterations == 0:
+            self._log_scalars()
+
+    def discriminator_step(self, real: Tensor, optimizer: Any) -> Tensor:
+        """One update of D on a real minibatch and a fresh fake one."""
+        with torch.no_grad():
+            fake = self.generator(self.sample_z(real.shape[0]))
+        real_in = self.tricks.d_input(real, self.iteration)
+        fake_in = self.tricks.d_input(fake, self.iteration)
+        real_logits = self.discriminator(real_in)
+        fake_logits = self.discriminator(fake_in)
+        cost = self.loss.d_loss(real_logits, fake_logits)
+        penalty = self.loss.d_penalty(self.discriminator, real_in, fake_in)
+        if penalty is not None:
+            cost = cost + penalty
+        step = DStep(real_in, fake_in, real_logits, fake_logits, self.iteration)
+        for trick in self.tricks:
+            cost = trick.d_cost(cost, step, self)
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(cost)
+        optimizer.step()
+        self.loss.after_d_step(self.discriminator)
+        for trick in self.tricks:
+            trick.after_d_step(self)
+        self._last["real_logits"] = real_logits.detach()
+        self._last["fake_logits"] = fake_logits.detach()
+        return cost
+
+    def generator_step(self, real: Tensor, optimizer: Any) -> Tensor:
+        """One update of G; D's parameters take no gradient."""
+        fake = self.generator(self.sample_z(real.shape[0]))
+        self.discriminator.requires_grad_(False)
+        try:
+            fake_in = self.tricks.d_input(fake, self.iteration)
+            fake_logits = self.discriminator(fake_in)
+            cost = self.loss.g_loss(fake_logits)
+            step = GStep(real, fake_in, fake_logits, self.iteration)
+            for trick in self.tricks:
+                cost = trick.g_cost(cost, step, self)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(cost)
+        finally:
+            self.discriminator.requires_grad_(True)
+        optimizer.step()
+        for trick in self.tricks:
+            trick.after_g_step(self)
+        return cost
+
+    # -- logging and divergence -----------------------------------------------------------
+    def _log_scalars(self) -> None:
+        last = self._last
+        values = torch.stack(
+            [
+                last["d_loss"],
+                last["g_loss"],
+                torch.sigmoid(last["real_logits"]).mean(),
+                torch.sigmoid(last["fake_logits"]).mean(),
+                last["real_logits"].mean(),
+                last["fake_logits"].mean(),
+            ]
+        ).tolist()
+        names = ["d_loss", "g_loss", "D_x", "D_G_z", "logit_real", "logit_fake"]
+        scalars = {f"train/{k}": v for k, v in zip(names, values, strict=True)}
+        for trick in self.tricks:
+            scalars.update({f"train/{trick.name}/{k}": v for k, v in trick.log_values().items()})
+        self.check_finite(scalars)
+        self.log_metrics(scalars)
+        self.log("d_loss", scalars["train/d_loss"], prog_bar=True, logger=False)
+        self.log("g_loss", scalars["train/g_loss"], prog_bar=True, logger=False)
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Send scalars to every logger with the iteration as the step (rank 0 only)."""
+        if self.trainer is None or self.trainer.global_rank != 0:
+            return
+        for logger in self.trainer.loggers:
+            logger.log_metrics({**metrics, "iteration": self.iteration}, step=self.iteration)
+
+    def check_finite(self, scalars: dict[str, float] | None = None) -> None:
+        """Stop the run with :class:`GanlabError` if a cost or a weight is NaN or Inf."""
+        for name, value in (scalars or {}).items():
+            if not math.isfinite(value):
+                raise GanlabError(
+                    f"training diverged at iteration {self.iteration}: {name} = {value}; "
+                    "the last good checkpoint is kept"
+                )
+        for net_name, net in (("generator", self.generator), ("discriminator", self.discriminator)):
+            for pname, p in net.named_parameters():
+                if not torch.isfinite(p).all():
+                    raise GanlabError(
+                        f"training diverged at iteration {self.iteration}: weight "
+                        f"{net_name}.{pname} is not finite; the last good checkpoint is kept"
+                    )
+
+    # -- checkpoint -----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_finite({k: float(v.mean()) for k, v in self._last.items()})
+        checkpoint["ganlab"] = {
+            "iteration": self.iteration,
+            "config": self.config,
+            "z_generator": self.z_generator.get_state(),
+            "rng": rng_state(),
+            "tricks": self.tricks.state_dict(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("ganlab")
+        if state is None:
+            raise GanlabError("not a ganlab checkpoint (no 'ganlab' entry)")
+        self.iteration = int(state["iteration"])
+        self.tricks.load_state_dict(state.get("tricks", {}))
+        self._pending_rng = state
+
+    def on_train_start(self) -> None:
+        if self._pending_rng is not None:
+            set_rng_state(self._pending_rng["rng"])
+            self.z_generator.set_state(self._pending_rng["z_generator"].to("cpu"))
+            self._pending_rng = None

@@ -1,0 +1,62 @@
+"""``ganlab-train``: train a GAN from the Hydra config in ``conf/train.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from omegaconf import DictConfig
+
+from ganlab.build import build_datamodule, build_module, build_trainer, validate
+from ganlab.callbacks.evaluation import EvaluationCallback
+from ganlab.cli import entry_point
+from ganlab.errors import GanlabError
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train the GAN that ``cfg`` describes; returns the final metrics."""
+    validate(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
+    trainer = build_trainer(cfg)
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise GanlabError(f"checkpoint not found: {Path(ckpt_path).resolve()}")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics: dict[str, float] = {}
+    for callback in trainer.callbacks:
+        if isinstance(callback, EvaluationCallback) and callback.final is not None:
+            metrics = callback.final
+    if trainer.global_rank == 0:
+        report(cfg, trainer, metrics)
+    return metrics
+
+
+def report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
+    """Print where the run's results are."""
+    out = Path(cfg.paths.output_dir)
+    print(f"\nganlab: finished {metrics.get('iterations', '?')} iterations")
+    shown = {k: v for k, v in metrics.items() if k not in ("iterations", "num_samples")}
+    if shown:
+        print("ganlab: " + ", ".join(f"{k} = {v:.4g}" for k, v in shown.items()))
+    print(f"ganlab: metrics.json: {out / 'metrics.json'}")
+    print(f"ganlab: checkpoint:   {out / 'checkpoints' / 'last.ckpt'}")
+    for logger in trainer.loggers:
+        run_dir = getattr(getattr(logger, "experiment", None), "dir", None)
+        if type(logger).__name__ == "WandbLogger" and run_dir:
+            run_root = Path(run_dir).parent
+            mode = "offline" if "offline-run" in run_root.name else "online"
+            print(f"ganlab: W&B run ({mode}): {run_root}")
+            if mode == "offline":
+                print(f"ganlab: upload it with: wandb sync {run_root}")
+
+
+@entry_point("train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get("reverse_kl")
+
+
+if __name__ == "__main__":
+    main()
