@@ -26,7 +26,9 @@ FAST = [
 ]
 
 
-def compose_config(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
+def compose_config(
+    overrides: list[str], output_dir: Path, config_name: str = "train"
+) -> DictConfig:
     """The config ``ganlab-train <overrides>`` would run with, writing into ``output_dir``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):

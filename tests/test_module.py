@@ -9,8 +9,8 @@ import torch
 
 from ganlab.build import build_datamodule, build_module
 from ganlab.errors import GanlabError
-from ganlab.tricks.base import Trick
 from ganlab.train import train
+from ganlab.tricks.base import Trick
 
 
 class Recorder(Trick):

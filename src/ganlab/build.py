@@ -126,7 +126,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     # The stream's __len__ is exact (one item per iteration) and resumes where it stopped.
     warnings.filterwarnings("ignore", message=".*`IterableDataset` has `__len__` defined.*")
     warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before.*")
-    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*is deprecated.*")
     loggers = [build(node, f"logger '{name}'") for name, node in (cfg.get("logger") or {}).items()]
     callbacks = [
         build(node, f"callback '{name}'") for name, node in (cfg.get("callbacks") or {}).items()
