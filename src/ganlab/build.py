@@ -99,7 +99,10 @@ def _check_shapes(module: GANModule, data_shape: tuple[int, ...], cfg: DictConfi
 def build_module(cfg: DictConfig, datamodule: GANDataModule) -> GANModule:
     """The GANModule for ``cfg`` on ``datamodule``'s data shape."""
     shape = tuple(datamodule.data_shape)
-    generator = build(cfg.generator.net, "generator", data_shape=shape)
+    extra = {}
+    if cfg.generator.net.get("output") == "auto":  # tanh for images in [-1, 1], else linear
+        extra["output"] = "tanh" if len(shape) == 3 else "linear"
+    generator = build(cfg.generator.net, "generator", data_shape=shape, **extra)
     discriminator = build(cfg.discriminator.net, "discriminator", data_shape=shape)
     loss = build(cfg.loss, "loss")
     tricks = [build(node, f"trick '{name}'") for name, node in (cfg.get("tricks") or {}).items()]
@@ -131,7 +134,9 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [
         build(node, f"callback '{name}'") for name, node in (cfg.get("callbacks") or {}).items()
     ]
+    # Lightning counts every optimizer step: k discriminator steps + 1 generator step.
+    max_steps = (cfg.train.d_steps + 1) * cfg.train.iterations
     return build(
         cfg.trainer, "trainer", logger=loggers or False, callbacks=callbacks,
-        default_root_dir=cfg.paths.output_dir,
+        default_root_dir=cfg.paths.output_dir, max_steps=max_steps,
     )

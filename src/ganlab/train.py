@@ -20,6 +20,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(cfg)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(module.config)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise GanlabError(f"checkpoint not found: {Path(ckpt_path).resolve()}")

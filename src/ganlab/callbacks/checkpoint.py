@@ -14,7 +14,7 @@ from ganlab.module import GANModule
 def save_atomic(trainer: L.Trainer, path: Path) -> None:
     """Write a checkpoint to ``path`` through a temporary file and an atomic rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    trainer.save_checkpoint(tmp)
+    trainer.save_checkpoint(tmp, weights_only=False)
     if trainer.global_rank == 0:
         os.replace(tmp, path)
 

@@ -1,0 +1,82 @@
+"""The console scripts end to end, in subprocesses: results, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    return subprocess.run([str(BIN / script), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_train_then_eval_prints_the_same_metrics(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run("ganlab-train", "train.iterations=30", "train.batch_size=64",
+                 "metrics.every_n_iterations=10", "metrics.num_samples=500",
+                 f"hydra.run.dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"metrics.json: {out / 'metrics.json'}" in result.stdout
+    assert "W&B run (offline)" in result.stdout
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["iterations"] == 30
+    runs = list((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1
+    evaluated = run("ganlab-eval", f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(evaluated.stdout) == saved
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["loss=foo"], "ganlab: error: unknown loss 'foo'; valid: hinge, lsgan, minimax, ml_game, "
+                       "non_saturating, wgan, wgan_gp"),
+        (["train.iteratons=5"], "ganlab: error: unknown key 'train.iteratons' under 'train'; "
+                                "valid keys: batch_size, d_steps, iterations"),
+        (["experiment=nope"], "ganlab: error: unknown experiment 'nope'; valid: dcgan_cifar10"),
+        (["-m", "loss=minimax,bar"], "ganlab: error: unknown loss 'bar'"),
+        (["train.batch_size=0"], "ganlab: error: train.batch_size must be a positive integer, got 0"),
+        (["train.iterations=[1"], "ganlab: error: malformed override"),
+        (["data=image_folder"], "ganlab: error: missing value for data.path"),
+        (["data=mnist", "paths.data_dir=nowhere"], "ganlab: error: MNIST not found in "),
+        (["generator=dcgan"], "ganlab: error: dcgan needs square images"),
+        (["ckpt_path=missing.ckpt"], "ganlab: error: checkpoint not found: "),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    args: list[str], message: str,
+) -> None:
+    from ganlab.train import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["ganlab-train", "logger=none", "train.iterations=2", "hydra/job_logging=disabled",
+            f"hydra.run.dir={tmp_path / 'out'}", f"hydra.sweep.dir={tmp_path / 'm'}", *args]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    lines = [line for line in stderr.splitlines() if line.startswith("ganlab: error")]
+    assert len(lines) == 1, stderr[-2000:]
+    assert lines[0].startswith(message)
+    assert "Traceback" not in stderr
+
+
+def test_eval_of_a_foreign_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    result = run("ganlab-eval", f"ckpt_path={bad}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"ganlab: error: cannot read checkpoint {bad}")
+    assert "Traceback" not in result.stderr

