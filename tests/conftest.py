@@ -51,6 +51,7 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 
     yield make
     GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None  # later tests run outside Hydra
 
 
 @pytest.fixture(autouse=True)
