@@ -98,18 +98,22 @@ class GANModule(L.LightningModule):
             return torch.rand(shape, generator=gen, device=gen.device) * 2 - 1
         return torch.randn(shape, generator=gen, device=gen.device)
 
+    @property
+    def eval_generator(self) -> nn.Module:
+        """The generator used for samples and evaluation: ``generator_ema`` when a trick has
+        registered one (an exponential moving average of G), else ``generator``."""
+        return getattr(self, "generator_ema", self.generator)
+
     @torch.no_grad()
     def generate(self, n: int, seed: int, batch_size: int = 1000) -> Tensor:
-        """``n`` samples of G in eval mode from a fixed noise seed (for evaluation and plots)."""
+        """``n`` samples of :attr:`eval_generator` in eval mode from a fixed noise seed."""
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed)
-        was_training = self.generator.training
-        self.generator.eval()
-        out = [
-            self.generator(self.sample_z(min(batch_size, n - i), gen))
-            for i in range(0, n, batch_size)
-        ]
-        self.generator.train(was_training)
+        net = self.eval_generator
+        was_training = net.training
+        net.eval()
+        out = [net(self.sample_z(min(batch_size, n - i), gen)) for i in range(0, n, batch_size)]
+        net.train(was_training)
         return torch.cat(out)
 
     # -- optimization ---------------------------------------------------------------------

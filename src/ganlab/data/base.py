@@ -1,0 +1,70 @@
+"""The datamodule contract that the trainer relies on."""
+
+from __future__ import annotations
+
+import lightning as L
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from ganlab.data.stream import MinibatchStream
+
+
+class GANDataModule(L.LightningDataModule):
+    """Base of every ganlab datamodule.
+
+    Subclasses set ``data_shape`` (shape of one sample, e.g. ``(2,)`` or ``(1, 28, 28)``) and
+    ``num_classes`` (``None`` when unlabelled) in ``__init__`` or ``prepare``; load their data in
+    ``prepare`` (called from ``setup``; raises :class:`ganlab.errors.GanlabError` with one clear
+    line when files are missing); and implement :meth:`sample`, the global minibatch ``index``
+    of ``world_size * batch_size`` rows, a pure function of ``(seed, index)``.
+
+    Image data is scaled to [-1, 1] (the range of a tanh generator).
+    """
+
+    data_shape: tuple[int, ...]
+    num_classes: int | None = None
+
+    def __init__(self, batch_size: int, d_steps: int, iterations: int, seed: int) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.d_steps = d_steps
+        self.iterations = iterations
+        self.seed = seed
+        self._prepared = False
+
+    # -- subclass API ---------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Load (or check) the data; sets ``data_shape``. Called once."""
+
+    def sample(self, index: int) -> tuple[Tensor, Tensor]:
+        """Global minibatch ``index``: ``(x, y)`` with ``world_size * batch_size`` rows."""
+        raise NotImplementedError
+
+    # -- Lightning ------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if not self._prepared:
+            self.prepare()
+            self._prepared = True
+
+    @property
+    def world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
+
+    @property
+    def rank(self) -> int:
+        return self.trainer.global_rank if self.trainer is not None else 0
+
+    def train_dataloader(self) -> DataLoader:
+        """One item per remaining iteration, starting at the module's ``iteration`` counter
+        (restored from the checkpoint when resuming)."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        stream = MinibatchStream(
+            self.sample,
+            iterations=self.iterations,
+            d_steps=self.d_steps,
+            batch_size=self.batch_size,
+            start=lambda: int(getattr(module, "iteration", 0)),
+            rank=self.rank,
+            world_size=self.world_size,
+        )
+        return DataLoader(stream, batch_size=None)

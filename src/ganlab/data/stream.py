@@ -1,0 +1,81 @@
+"""Deterministic minibatch streams: the batch of iteration ``i`` is a function of ``(seed, i)``.
+
+One GAN iteration takes ``k = train.d_steps`` real minibatches (one per discriminator step), so
+the stream yields, per iteration, a pair ``(x, y)`` with ``x`` of shape ``(k, B, *data_shape)``
+and ``y`` (labels, or mode indices for the toy mixtures) of shape ``(k, B)``.
+
+Because every minibatch is a function of its global index, resuming at iteration ``i`` replays
+exactly the data an uninterrupted run would have seen, with no sampler state to save; and
+under data parallelism rank ``r`` of ``W`` takes the ``r``-th slice of the same global batch
+of ``W * B`` samples, so a multi-process run sees the data of a single-process run with the
+same global batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.data import IterableDataset
+
+#: ``sample(index) -> (x, y)``: the global minibatch number ``index`` (``W * B`` samples).
+MinibatchFn = Callable[[int], tuple[Tensor, Tensor]]
+
+
+def generator_for(seed: int, index: int) -> torch.Generator:
+    """A CPU generator seeded by ``(seed, index)``, independent across indices."""
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + index * 7_919 + 12_345) % (2**63 - 1))
+    return g
+
+
+class MinibatchStream(IterableDataset):
+    """Yields the real data of iterations ``start .. iterations - 1``, one item per iteration.
+
+    Args:
+        sample: returns global minibatch ``index`` as ``(x, y)`` with ``world_size * batch_size``
+            rows.
+        iterations: total generator updates of the run (the user's ``train.iterations``).
+        d_steps: discriminator updates per iteration (``k``).
+        batch_size: per-process minibatch size ``B``.
+        start: first iteration to yield (the iteration a resumed run continues from), or a
+            function returning it, read each time iteration starts.
+        rank, world_size: this process's slice of each global minibatch.
+    """
+
+    def __init__(
+        self,
+        sample: MinibatchFn,
+        iterations: int,
+        d_steps: int,
+        batch_size: int,
+        start: int | Callable[[], int] = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        super().__init__()
+        self.sample = sample
+        self.iterations = iterations
+        self.d_steps = d_steps
+        self.batch_size = batch_size
+        self.start = start
+        self.rank = rank
+        self.world_size = world_size
+
+    def __len__(self) -> int:
+        """The whole run's length: Lightning's batch counter continues across a resume."""
+        return self.iterations
+
+    def first_iteration(self) -> int:
+        return int(self.start() if callable(self.start) else self.start)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
+        for it in range(self.first_iteration(), self.iterations):
+            xs, ys = [], []
+            for step in range(self.d_steps):
+                x, y = self.sample(it * self.d_steps + step)
+                xs.append(x[lo:hi])
+                ys.append(y[lo:hi])
+            yield torch.stack(xs), torch.stack(ys)
