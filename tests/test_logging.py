@@ -81,3 +81,22 @@ def test_csv_logger_steps_are_iterations(make_cfg, tmp_path) -> None:
     steps = [int(r["step"]) for r in rows if r.get("train/d_loss")]
     assert steps == [5, 10, 15, 20]
     assert (tmp_path / "run" / "csv" / "hparams.yaml").is_file()
+
+
+def test_resumed_run_continues_the_same_wandb_run(make_cfg, tmp_path, no_credentials) -> None:
+    import wandb
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["logger=wandb", "metrics.every_n_iterations=0"]
+    try:
+        train(make_cfg("train.iterations=10", *common, out=first))
+        run_id = wandb.run.id
+    finally:
+        wandb.finish()
+    ckpt = first / "checkpoints" / "last.ckpt"
+    try:
+        train(make_cfg("train.iterations=20", *common, f"ckpt_path={ckpt}", out=second))
+        assert wandb.run.id == run_id
+        assert dict(wandb.run.summary)["iteration"] == 20
+    finally:
+        wandb.finish()

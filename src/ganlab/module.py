@@ -234,7 +234,14 @@ class GANModule(L.LightningModule):
             "z_generator": self.z_generator.get_state(),
             "rng": rng_state(),
             "tricks": self.tricks.state_dict(),
+            "wandb_id": self._wandb_id(),
         }
+
+    def _wandb_id(self) -> str | None:
+        for logger in self.loggers if self._trainer is not None else []:
+            if type(logger).__name__ == "WandbLogger" and self.global_rank == 0:
+                return str(logger.experiment.id)
+        return None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("ganlab")

@@ -5,26 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-from omegaconf import DictConfig
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.build import build_datamodule, build_module, build_trainer, validate
 from ganlab.callbacks.evaluation import EvaluationCallback
+from ganlab.checkpoints import load_checkpoint
 from ganlab.cli import entry_point
-from ganlab.errors import GanlabError
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train the GAN that ``cfg`` describes; returns the final metrics."""
     validate(cfg)
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None:
+        continue_wandb_run(cfg, load_checkpoint(ckpt_path))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(cfg)
+    trick_tags = [f"trick={tag}" for trick in module.tricks for tag in trick.tags()]
     for logger in trainer.loggers:
         logger.log_hyperparams(module.config)
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
-        raise GanlabError(f"checkpoint not found: {Path(ckpt_path).resolve()}")
+        if trick_tags and isinstance(logger, WandbLogger) and trainer.global_rank == 0:
+            run = logger.experiment
+            run.tags = tuple(run.tags or ()) + tuple(trick_tags)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics: dict[str, float] = {}
     for callback in trainer.callbacks:
@@ -33,6 +38,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.global_rank == 0:
         report(cfg, trainer, metrics)
     return metrics
+
+
+def continue_wandb_run(cfg: DictConfig, checkpoint: dict) -> None:
+    """Log a resumed run into the W&B run of its checkpoint (same id: the curves continue)."""
+    run_id = checkpoint["ganlab"].get("wandb_id")
+    wandb_cfg = OmegaConf.select(cfg, "logger.wandb")
+    if run_id and wandb_cfg is not None and wandb_cfg.get("id") is None:
+        with open_dict(cfg):
+            wandb_cfg.id = run_id
+            wandb_cfg.resume = "allow"
 
 
 def report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
