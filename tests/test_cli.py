@@ -52,6 +52,8 @@ def test_train_then_eval_prints_the_same_metrics(tmp_path: Path) -> None:
         (["data=mnist", "paths.data_dir=nowhere"], "ganlab: error: MNIST not found in "),
         (["generator=dcgan"], "ganlab: error: dcgan needs square images"),
         (["ckpt_path=missing.ckpt"], "ganlab: error: checkpoint not found: "),
+        (["experiment=dcgan_mnist_offline", "loss=wgan_gp"],
+         "ganlab: error: loss=wgan_gp needs a discriminator without batch norm"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(
