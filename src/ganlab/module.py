@@ -217,13 +217,16 @@ class GANModule(L.LightningModule):
                     f"training diverged at iteration {self.iteration}: {name} = {value}; "
                     "the last good checkpoint is kept"
                 )
-        for net_name, net in (("generator", self.generator), ("discriminator", self.discriminator)):
-            for pname, p in net.named_parameters():
-                if not torch.isfinite(p).all():
-                    raise GanlabError(
-                        f"training diverged at iteration {self.iteration}: weight "
-                        f"{net_name}.{pname} is not finite; the last good checkpoint is kept"
-                    )
+        tensors = {k: v for k, v in self.state_dict().items() if v.is_floating_point()}
+        finite = [torch.isfinite(v).all() for v in tensors.values()]
+        if not finite or bool(torch.stack(finite).all()):  # one device sync
+            return
+        for name, tensor in tensors.items():
+            if not torch.isfinite(tensor).all():
+                raise GanlabError(
+                    f"training diverged at iteration {self.iteration}: weight {name} is not "
+                    "finite; the last good checkpoint is kept"
+                )
 
     # -- checkpoint -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -57,9 +57,11 @@ class SamplesCallback(L.Callback):
         module.discriminator.train(was_training)
         gen = torch.Generator(device=module.device).manual_seed(SAMPLE_SEED)
         z = module.sample_z(self.num_points, gen)
-        module.generator.eval()
-        fake = module.generator(z).cpu()
-        module.generator.train()
+        net = module.eval_generator
+        was_training = net.training
+        net.eval()
+        fake = net(z).cpu()
+        net.train(was_training)
         order = torch.argsort(z[:, 0].cpu())
         return plots.figure1(x, datamodule.density(x), d, z[order, 0].cpu(), fake[order, 0], title)
 
