@@ -83,3 +83,17 @@ def test_eval_of_a_foreign_file_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"ganlab: error: cannot read checkpoint {bad}")
     assert "Traceback" not in result.stderr
+
+
+def test_multirun_gives_one_run_per_job_in_one_group(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = run("ganlab-train", "-m", "loss=minimax,hinge", "train.iterations=5",
+                 "train.batch_size=16", "metrics.every_n_iterations=0", "metrics.num_samples=100",
+                 f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for job in ("0", "1"):
+        assert json.loads((sweep / job / "metrics.json").read_text())["iterations"] == 5
+        runs = list((sweep / job / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1
+    ids = {next((sweep / job / "wandb").glob("offline-run-*")).name[-8:] for job in ("0", "1")}
+    assert len(ids) == 2

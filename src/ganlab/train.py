@@ -71,7 +71,14 @@ def report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> No
 
 @entry_point("train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    finally:
+        # Each job of a multirun must open its own W&B run, not reuse this one.
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
     return metrics.get("reverse_kl")
 
 
