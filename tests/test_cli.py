@@ -97,3 +97,40 @@ def test_multirun_gives_one_run_per_job_in_one_group(tmp_path: Path) -> None:
         assert len(runs) == 1
     ids = {next((sweep / job / "wandb").glob("offline-run-*")).name[-8:] for job in ("0", "1")}
     assert len(ids) == 2
+
+
+def test_resume_a_run_in_place(tmp_path: Path) -> None:
+    import torch
+
+    common = ["train.batch_size=16", "metrics.every_n_iterations=0", "metrics.num_samples=100",
+              "trainer.deterministic=true"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert run("ganlab-train", "train.iterations=12", *common, f"hydra.run.dir={full}",
+               cwd=tmp_path).returncode == 0
+    assert run("ganlab-train", "train.iterations=6", *common, f"hydra.run.dir={part}",
+               cwd=tmp_path).returncode == 0
+    first_wandb = {p.name[-8:] for p in (part / "wandb").glob("offline-run-*")}
+    resumed = run("ganlab-train", f"resume={part}", "train.iterations=12", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((part / "metrics.json").read_text())["iterations"] == 12
+    # The same W&B run id continues; no new output directory was made.
+    assert {p.name[-8:] for p in (part / "wandb").glob("offline-run-*")} == first_wandb
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "part"]
+    a = torch.load(full / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(part / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_skips_an_unreadable_last_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert run("ganlab-train", "train.iterations=6", "train.batch_size=16", "logger=none",
+               "metrics.every_n_iterations=0", "callbacks.checkpoint.every_n_iterations=2",
+               "callbacks.checkpoint.keep_every_n_iterations=2", f"hydra.run.dir={out}",
+               cwd=tmp_path).returncode == 0
+    (out / "checkpoints" / "last.ckpt").write_bytes(b"truncated")
+    resumed = run("ganlab-train", f"resume={out}", "train.iterations=8", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "ganlab: warning: cannot read checkpoint" in resumed.stderr
+    assert "Restoring states from the checkpoint path at" in resumed.stderr
+    assert "iter_6.ckpt" in resumed.stderr
+    assert json.loads((out / "metrics.json").read_text())["iterations"] == 8

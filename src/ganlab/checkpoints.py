@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise GanlabError(f"checkpoint not found: {path.resolve()}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except Exception as exc:  # torch.load raises many types on a damaged or foreign file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GanlabError(f"cannot read checkpoint {path.resolve()}: {first[:200]}") from None
     if not isinstance(checkpoint, dict) or "ganlab" not in checkpoint:

@@ -144,6 +144,52 @@ def _first_value(override: Any) -> str:
     return values[0] if values else override.get_key_element() + "=null"
 
 
+def latest_checkpoint(folder: Path) -> Path:
+    """The newest readable checkpoint in ``folder`` (``last.ckpt``, then ``iter_*.ckpt`` from
+    the highest iteration down); an unreadable one is reported and skipped."""
+    from ganlab.checkpoints import load_checkpoint
+
+    kept = sorted(folder.glob("iter_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]),
+                  reverse=True)
+    for path in [folder / "last.ckpt", *kept]:
+        if not path.is_file():
+            continue
+        try:
+            load_checkpoint(path)
+        except GanlabError as exc:
+            print(f"ganlab: warning: {exc}; trying an older checkpoint", file=sys.stderr)
+            continue
+        return path
+    fail(f"no readable checkpoint in {folder.resolve()}")
+    raise AssertionError  # unreachable
+
+
+def expand_resume(argv: list[str]) -> list[str]:
+    """``resume=<run dir>`` → the run's own overrides, its directory and its latest checkpoint,
+    followed by the other arguments (which may change e.g. ``train.iterations``)."""
+    resume = [a for a in argv if a.startswith("resume=")]
+    if not resume:
+        return argv
+    run_dir = Path(resume[-1].split("=", 1)[1]).expanduser()
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    if not overrides_file.is_file():
+        fail(f"resume: {run_dir.resolve()} is not a ganlab run directory "
+             "(no .hydra/overrides.yaml)")
+    from omegaconf import OmegaConf
+
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    merged: dict[str, str] = {}  # by key: a new value replaces the run's own
+    for arg in [*map(str, OmegaConf.load(overrides_file)), *argv]:
+        key = arg.split("=", 1)[0].lstrip("+~")
+        if key not in ("hydra.run.dir", "ckpt_path", "resume"):
+            merged.pop(key, None)
+            merged[key] = arg
+    flags = [a for a in merged.values() if a.startswith("-")]
+    overrides = [a for a in merged.values() if not a.startswith("-")]
+    run_dir_arg = f"hydra.run.dir={run_dir.resolve()}"
+    return [*flags, *overrides, run_dir_arg, f"ckpt_path={ckpt}"]
+
+
 def entry_point(config_name: str) -> Callable[[Callable[..., Any]], Callable[[], None]]:
     """Wrap a Hydra task function into a console-script ``main`` with one-line errors."""
 
@@ -155,6 +201,7 @@ def entry_point(config_name: str) -> Callable[[Callable[..., Any]], Callable[[],
 
         @functools.wraps(task)
         def main() -> None:
+            sys.argv[1:] = expand_resume(sys.argv[1:])
             check_overrides(config_name, sys.argv[1:])
             hydra_main()
 
