@@ -86,9 +86,16 @@ class GANModule(L.LightningModule):
         """The generator of ``z`` (on this module's device), part of the checkpoint."""
         if self._z_generator is None or self._z_generator.device != self.device:
             g = torch.Generator(device=self.device)
-            g.manual_seed(self.seed + 1_000_003 * (self.global_rank + 1))
+            g.manual_seed(self.seed + 1_000_003)
             self._z_generator = g
         return self._z_generator
+
+    def training_z(self, n: int) -> Tensor:
+        """This process's ``n`` rows of the global noise batch of ``world_size * n`` rows, so a
+        data-parallel run draws the same z as one process with the global batch."""
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        z = self.sample_z(world * n)
+        return z[rank * n : (rank + 1) * n] if world > 1 else z
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` latent vectors from the prior p_z."""
@@ -138,7 +145,7 @@ class GANModule(L.LightningModule):
     def discriminator_step(self, real: Tensor, optimizer: Any) -> Tensor:
         """One update of D on a real minibatch and a fresh fake one."""
         with torch.no_grad():
-            fake = self.generator(self.sample_z(real.shape[0]))
+            fake = self.generator(self.training_z(real.shape[0]))
         real_in = self.tricks.d_input(real, self.iteration)
         fake_in = self.tricks.d_input(fake, self.iteration)
         real_logits = self.discriminator(real_in)
@@ -162,7 +169,7 @@ class GANModule(L.LightningModule):
 
     def generator_step(self, real: Tensor, optimizer: Any) -> Tensor:
         """One update of G; D's parameters take no gradient."""
-        fake = self.generator(self.sample_z(real.shape[0]))
+        fake = self.generator(self.training_z(real.shape[0]))
         self.discriminator.requires_grad_(False)
         try:
             fake_in = self.tricks.d_input(fake, self.iteration)
