@@ -1,9 +1,10 @@
 """Iterations per second of GANModule under the Lightning Trainer against a plain PyTorch loop.
 
 Both run the same networks, batch, loss, optimizers and data stream, one D and one G step per
-iteration, in one process. The ratio (ganlab / plain) is the framework's cost: 1.0 is free.
+iteration, in one process, in alternating blocks (see ``Paired``). The ratio (ganlab / plain,
+the median over blocks) is the framework's cost: 1.0 is free.
 
-    python benchmarks/throughput.py [--iterations N] [--repeats R] [--threads T]
+    python benchmarks/throughput.py [--blocks N] [--threads T] [--models mlp_toy,dcgan_32]
 """
 
 from __future__ import annotations
@@ -53,62 +54,82 @@ def adam(params):
     return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
 
-def plain_loop(make_g, make_d, data, latent_dim: int, iterations: int) -> float:
+class PlainLoop:
     """The hand-written loop: Algorithm 1 of Goodfellow et al. with k = 1."""
-    torch.manual_seed(0)
-    G, D, loss = make_g(), make_d(), NonSaturating()
-    opt_g, opt_d = adam(G.parameters()), adam(D.parameters())
-    z_gen = torch.Generator().manual_seed(0)
-    start = time.perf_counter()
-    for it in range(iterations):
-        real, _ = data.sample(it)
-        b = real.shape[0]
-        with torch.no_grad():
-            fake = G(torch.randn(b, latent_dim, generator=z_gen))
-        d_cost = loss.d_loss(D(real), D(fake))
-        opt_d.zero_grad(set_to_none=True)
-        d_cost.backward()
-        opt_d.step()
-        fake = G(torch.randn(b, latent_dim, generator=z_gen))
-        D.requires_grad_(False)
-        g_cost = loss.g_loss(D(fake))
-        opt_g.zero_grad(set_to_none=True)
-        g_cost.backward()
-        D.requires_grad_(True)
-        opt_g.step()
-    return iterations / (time.perf_counter() - start)
+
+    def __init__(self, make_g, make_d, data, latent_dim: int) -> None:
+        self.G, self.D, self.loss = make_g(), make_d(), NonSaturating()
+        self.opt_g, self.opt_d = adam(self.G.parameters()), adam(self.D.parameters())
+        self.z_gen = torch.Generator().manual_seed(0)
+        self.data, self.latent_dim, self.it = data, latent_dim, 0
+
+    def run(self, iterations: int) -> float:
+        """Seconds for ``iterations`` iterations."""
+        G, D, loss, opt_g, opt_d = self.G, self.D, self.loss, self.opt_g, self.opt_d
+        start = time.perf_counter()
+        for _ in range(iterations):
+            real, _ = self.data.sample(self.it)
+            self.it += 1
+            b = real.shape[0]
+            with torch.no_grad():
+                fake = G(torch.randn(b, self.latent_dim, generator=self.z_gen))
+            d_cost = loss.d_loss(D(real), D(fake))
+            opt_d.zero_grad(set_to_none=True)
+            d_cost.backward()
+            opt_d.step()
+            fake = G(torch.randn(b, self.latent_dim, generator=self.z_gen))
+            D.requires_grad_(False)
+            g_cost = loss.g_loss(D(fake))
+            opt_g.zero_grad(set_to_none=True)
+            g_cost.backward()
+            D.requires_grad_(True)
+            opt_g.step()
+        return time.perf_counter() - start
 
 
-class Timer(Callback):
-    """Times the training loop only (from the first batch to the end of the last)."""
+class Paired(Callback):
+    """Times blocks of ``block`` ganlab iterations and, after each, ``block`` iterations of the
+    plain loop, so both are measured under the same machine conditions (this CPU's speed
+    drifts by ±20 % over seconds, more than the overhead being measured)."""
+
+    def __init__(self, plain: PlainLoop, block: int) -> None:
+        self.plain, self.block = plain, block
+        self.ganlab_s: list[float] = []
+        self.plain_s: list[float] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if batch_idx == 0:
+        if batch_idx % self.block == 0:
             self.start = time.perf_counter()
 
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.seconds = time.perf_counter() - self.start
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if (batch_idx + 1) % self.block == 0:
+            self.ganlab_s.append(time.perf_counter() - self.start)
+            self.plain_s.append(self.plain.run(self.block))
 
 
-def ganlab_loop(make_g, make_d, data, latent_dim: int, iterations: int) -> float:
+def measure(name: str, blocks: int, block: int) -> tuple[float, float, float]:
+    """(plain it/s, ganlab it/s, median of the per-block ratios)."""
+    iterations = blocks * block
+    make_g, make_d, data, latent = make_setup(name, iterations)
+    plain = PlainLoop(make_g, make_d, data, latent)
+    plain.run(max(block // 2, 2))  # warm-up
     torch.manual_seed(0)
-    module = GANModule(make_g(), make_d(), NonSaturating(), adam, adam, latent_dim=latent_dim,
+    module = GANModule(make_g(), make_d(), NonSaturating(), adam, adam, latent_dim=latent,
                        log_every_n_iterations=50)
-    timer = Timer()
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False,
+    paired = Paired(plain, block)
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=2 * iterations, logger=False,
                         enable_checkpointing=False, enable_model_summary=False,
                         num_sanity_val_steps=0, limit_val_batches=0,
-                        callbacks=[timer, TQDMProgressBar(refresh_rate=50)])
-    data.iterations = iterations
+                        callbacks=[paired, TQDMProgressBar(refresh_rate=50)])
     trainer.fit(module, datamodule=data)
-    # The first batch is not timed: count iterations - 1.
-    return (iterations - 1) / timer.seconds
+    g, p = paired.ganlab_s[1:], paired.plain_s[1:]  # the first block includes warm-up
+    ratios = sorted(pi / gi for pi, gi in zip(p, g, strict=True))
+    return block * len(p) / sum(p), block * len(g) / sum(g), ratios[len(ratios) // 2]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=0, help="per measurement (0: auto)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--blocks", type=int, default=11, help="measured blocks per model")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", default="mlp_toy,dcgan_32")
     args = parser.parse_args()
@@ -116,17 +137,11 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     rows = []
     for name in args.models.split(","):
-        iterations = args.iterations or (2000 if name == "mlp_toy" else 30)
-        make_g, make_d, data, latent = make_setup(name, iterations)
-        plain_loop(make_g, make_d, data, latent, max(iterations // 10, 3))  # warm-up
-        plain, ours = [], []
-        for _ in range(args.repeats):  # interleaved, best of R
-            plain.append(plain_loop(make_g, make_d, data, latent, iterations))
-            ours.append(ganlab_loop(make_g, make_d, data, latent, iterations))
-        rows.append((name, max(plain), max(ours)))
-    print(f"\n{'model':<10} {'plain it/s':>11} {'ganlab it/s':>12} {'ratio':>7}")
-    for name, p, o in rows:
-        print(f"{name:<10} {p:>11.1f} {o:>12.1f} {o / p:>7.3f}")
+        block = 200 if name == "mlp_toy" else 5
+        rows.append((name, *measure(name, args.blocks + 1, block)))
+    print(f"\n{'model':<10} {'plain it/s':>11} {'ganlab it/s':>12} {'ratio (median)':>15}")
+    for name, p, o, r in rows:
+        print(f"{name:<10} {p:>11.1f} {o:>12.1f} {r:>15.3f}")
 
 
 if __name__ == "__main__":
