@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from test_data_images import write_mnist
 
 from ganlab.build import build_module
 from ganlab.cli import config_dir
 from ganlab.train import train
+from ganlab.tricks.base import Trick
 
 CONF = Path(config_dir())
 
@@ -36,6 +39,16 @@ def test_every_experiment_composes(make_cfg, experiment: str) -> None:
     cfg = make_cfg(f"experiment={experiment}")
     assert cfg.name == experiment
     assert cfg.train.iterations > 0
+
+
+@pytest.mark.parametrize("name", options("tricks"))
+def test_every_trick_config_builds_its_trick(name: str) -> None:
+    path = CONF / "tricks" / f"{name}.yaml"
+    assert path.read_text().splitlines()[0] == f"# @package tricks.{name}"
+    trick = instantiate(OmegaConf.load(path))
+    assert isinstance(trick, Trick)
+    assert trick.name == name
+    assert trick.__doc__ and type(trick).__module__ == f"ganlab.tricks.{name}"
 
 
 @pytest.mark.parametrize("loss", options("loss"))

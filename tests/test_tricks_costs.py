@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from torch import Tensor, nn
 from torch.testing import assert_close
 
 from ganlab.build import build_datamodule, build_module
-from ganlab.cli import config_dir
 from ganlab.errors import GanlabError
 from ganlab.losses import LSGAN, WGAN, WGANGP, Hinge, Minimax, MLGame, NonSaturating
 from ganlab.train import train
-from ganlab.tricks.base import DStep, GStep, Trick, TrickList
+from ganlab.tricks.base import DStep, GStep, TrickList
 from ganlab.tricks.feature_matching import FeatureMatching
 from ganlab.tricks.gradient_penalty import GradientPenalty
 from ganlab.tricks.historical_averaging import HistoricalAveraging
@@ -522,15 +518,6 @@ def test_r1_lazy_interval() -> None:
 
 
 # --- configs and real runs -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_trick_config_file(name: str) -> None:
-    path = Path(config_dir()) / "tricks" / f"{name}.yaml"
-    assert path.read_text().splitlines()[0] == f"# @package tricks.{name}"
-    trick = instantiate(OmegaConf.load(path))
-    assert isinstance(trick, Trick)
-    assert trick.name == name
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -93,7 +93,8 @@ class GANModule(L.LightningModule):
     def training_z(self, n: int) -> Tensor:
         """This process's ``n`` rows of the global noise batch of ``world_size * n`` rows, so a
         data-parallel run draws the same z as one process with the global batch."""
-        world, rank = self.trainer.world_size, self.trainer.global_rank
+        trainer = self._trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         z = self.sample_z(world * n)
         return z[rank * n : (rank + 1) * n] if world > 1 else z
 
