@@ -24,12 +24,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(cfg)
-    trick_tags = [f"trick={tag}" for trick in module.tricks for tag in trick.tags()]
+    extra_tags = [f"trick={tag}" for trick in module.tricks for tag in trick.tags()]
+    extra_tags += override_tags()
     for logger in trainer.loggers:
         logger.log_hyperparams(module.config)
-        if trick_tags and isinstance(logger, WandbLogger) and trainer.global_rank == 0:
+        if extra_tags and isinstance(logger, WandbLogger) and trainer.global_rank == 0:
             run = logger.experiment
-            run.tags = tuple(run.tags or ()) + tuple(trick_tags)
+            tags = list(run.tags or ())
+            run.tags = tuple(tags + [t for t in extra_tags if t not in tags])
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics: dict[str, float] = {}
     for callback in trainer.callbacks:
@@ -38,6 +40,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.global_rank == 0:
         report(cfg, trainer, metrics)
     return metrics
+
+
+def override_tags() -> list[str]:
+    """The command-line overrides of this job (in a sweep: the swept values), as W&B tags."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    skip = ("hydra.", "ckpt_path=", "resume=", "paths.", "logger")
+    return [str(o)[:64] for o in HydraConfig.get().overrides.task if not str(o).startswith(skip)]
 
 
 def continue_wandb_run(cfg: DictConfig, checkpoint: dict) -> None:

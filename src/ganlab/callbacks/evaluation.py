@@ -22,8 +22,9 @@ def write_metrics(path: Path, metrics: dict[str, float]) -> None:
 
 
 class EvaluationCallback(L.Callback):
-    """Evaluates G every ``every_n_iterations`` (logs ``val/<metric>``) and at the end of
-    training, where it writes ``<output_dir>/metrics.json``."""
+    """Evaluates G every ``every_n_iterations`` (logs ``val/<metric>``, appends a line to
+    ``<output_dir>/metrics_history.jsonl``) and at the end of training, where it writes
+    ``<output_dir>/metrics.json``."""
 
     def __init__(self, output_dir: str, every_n_iterations: int = 1000, num_samples: int = 2500):
         self.output_dir = Path(output_dir)
@@ -40,6 +41,10 @@ class EvaluationCallback(L.Callback):
                    if k not in ("iterations", "num_samples")}
         if scalars:
             module.log_metrics(scalars)
+        if trainer.global_rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.output_dir / "metrics_history.jsonl", "a") as history:
+                history.write(json.dumps(metrics) + "\n")
         return metrics
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
