@@ -54,6 +54,10 @@ def test_train_then_eval_prints_the_same_metrics(tmp_path: Path) -> None:
         (["ckpt_path=missing.ckpt"], "ganlab: error: checkpoint not found: "),
         (["experiment=dcgan_mnist_offline", "loss=wgan_gp"],
          "ganlab: error: loss=wgan_gp needs a discriminator without batch norm"),
+        (["experiment=dcgan_mnist_offline", "tricks=[r1]"],
+         "ganlab: error: trick r1 needs a discriminator without batch norm"),
+        (["experiment=dcgan_mnist_offline", "tricks=[gradient_penalty]"],
+         "ganlab: error: trick gradient_penalty needs a discriminator without batch norm"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(

@@ -21,7 +21,7 @@ from ganlab.build import build_datamodule, build_module
 from ganlab.errors import GanlabError
 from ganlab.losses import LSGAN, WGAN, WGANGP, Hinge, Minimax, MLGame, NonSaturating
 from ganlab.train import train
-from ganlab.tricks.base import DStep, GStep, TrickList
+from ganlab.tricks.base import DStep, GStep, Trick, TrickList
 from ganlab.tricks.feature_matching import FeatureMatching
 from ganlab.tricks.gradient_penalty import GradientPenalty
 from ganlab.tricks.historical_averaging import HistoricalAveraging
@@ -467,7 +467,15 @@ def test_gradient_penalty_trick_linear_critic() -> None:
 def test_gradient_penalty_trick_refuses_wgan_gp() -> None:
     with pytest.raises(GanlabError, match="already has a gradient penalty"):
         GradientPenalty().setup(fake_module(loss=WGANGP()))
-    GradientPenalty().setup(fake_module(loss=Hinge()))
+    GradientPenalty().setup(fake_module(loss=Hinge(), discriminator=nn.Linear(2, 1)))
+
+
+@pytest.mark.parametrize("trick", [GradientPenalty(), R1()])
+def test_penalty_tricks_refuse_a_batch_norm_critic(trick: Trick) -> None:
+    critic = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    with pytest.raises(GanlabError, match="needs a discriminator without batch norm"):
+        trick.setup(fake_module(loss=Hinge(), discriminator=critic))
+    trick.setup(fake_module(loss=Hinge(), discriminator=nn.Linear(2, 1)))
 
 
 # --- R1 ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganlab.data.base import GANDataModule
 from ganlab.errors import GanlabError
+from ganlab.losses import WGANGP, require_per_sample_critic
 from ganlab.module import GANModule
 
 
@@ -121,21 +122,9 @@ def build_module(cfg: DictConfig, datamodule: GANDataModule) -> GANModule:
         config=config,  # type: ignore[arg-type]
     )
     _check_shapes(module, shape, cfg)
-    _check_penalty_without_batch_norm(module)
+    if isinstance(module.loss, WGANGP):
+        require_per_sample_critic(module.discriminator, "loss=wgan_gp")
     return module
-
-
-def _check_penalty_without_batch_norm(module: GANModule) -> None:
-    """WGAN-GP's per-sample gradients are wrong through batch norm (Gulrajani et al. 2017, §4)."""
-    from ganlab.losses import WGANGP
-
-    if isinstance(module.loss, WGANGP) and any(
-        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.discriminator.modules()
-    ):
-        raise GanlabError(
-            "loss=wgan_gp needs a discriminator without batch norm (the penalty is per sample); "
-            "set discriminator.net.batch_norm=false"
-        )
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

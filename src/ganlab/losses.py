@@ -30,6 +30,7 @@ __all__ = [
     "Hinge",
     "LOSSES",
     "gradient_penalty",
+    "require_per_sample_critic",
     "value_function",
 ]
 
@@ -86,6 +87,18 @@ def gradient_penalty(
         )
         norms = torch.linalg.vector_norm(grads.flatten(1), ord=2, dim=1)
         return ((norms - 1.0) ** 2).mean()
+
+
+def require_per_sample_critic(discriminator: nn.Module, who: str) -> None:
+    """Raise ``GanlabError`` if D has batch norm: gradient penalties need per-sample gradients,
+    which batch statistics mix across the batch (Gulrajani et al. 2017, §4)."""
+    from ganlab.errors import GanlabError
+
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()):
+        raise GanlabError(
+            f"{who} needs a discriminator without batch norm (the penalty is per sample); "
+            "set discriminator.net.batch_norm=false"
+        )
 
 
 class GANLoss:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from ganlab.errors import GanlabError
-from ganlab.losses import WGANGP, gradient_penalty
+from ganlab.losses import WGANGP, gradient_penalty, require_per_sample_critic
 from ganlab.tricks.base import DStep, Trick
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class GradientPenalty(Trick):
                 "gradient_penalty: loss wgan_gp already has a gradient penalty; "
                 "use loss=wgan or drop the trick"
             )
+        require_per_sample_critic(module.discriminator, "trick gradient_penalty")
 
     def d_cost(self, cost: Tensor, step: DStep, module: GANModule) -> Tensor:
         penalty = gradient_penalty(module.discriminator, step.real, step.fake)

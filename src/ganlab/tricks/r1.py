@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.errors import GanlabError
+from ganlab.losses import require_per_sample_critic
 from ganlab.tricks.base import DStep, Trick
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class R1(Trick):
             raise GanlabError(f"r1: every must be a positive integer, got {every}")
         self.gamma = float(gamma)
         self.every = int(every)
+
+    def setup(self, module: GANModule) -> None:
+        require_per_sample_critic(module.discriminator, "trick r1")
 
     def d_cost(self, cost: Tensor, step: DStep, module: GANModule) -> Tensor:
         if step.iteration % self.every != 0:
