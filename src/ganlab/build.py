@@ -15,6 +15,7 @@ from ganlab.data.base import GANDataModule
 from ganlab.errors import GanlabError
 from ganlab.losses import WGANGP, require_per_sample_critic
 from ganlab.module import GANModule
+from ganlab.nets.eval_mode import evaluating
 
 
 def build(node: Any, what: str, **kwargs: Any) -> Any:
@@ -65,36 +66,28 @@ def build_datamodule(cfg: DictConfig) -> GANDataModule:
 def _check_shapes(module: GANModule, data_shape: tuple[int, ...], cfg: DictConfig) -> None:
     """Fail with one line when G's output or D's input does not fit the data."""
     gen_name, disc_name, data_name = (choice(g) for g in ("generator", "discriminator", "data"))
-    nets = (module.generator, module.discriminator)
-    modes = [net.training for net in nets]
-    for net in nets:
-        net.eval()
-    try:
-        with torch.no_grad():
-            try:
-                out = module.generator(module.sample_z(2, torch.Generator().manual_seed(0)))
-            except Exception as exc:  # a mis-sized network fails inside torch
-                raise GanlabError(f"generator '{gen_name}' fails on z: {exc}") from None
-            if tuple(out.shape[1:]) != tuple(data_shape):
-                raise GanlabError(
-                    f"generator '{gen_name}' makes samples of shape {tuple(out.shape[1:])} but "
-                    f"data '{data_name}' has shape {tuple(data_shape)}"
-                )
-            try:
-                logits = module.discriminator(out)
-            except Exception as exc:
-                raise GanlabError(
-                    f"discriminator '{disc_name}' does not accept data '{data_name}' of shape "
-                    f"{tuple(data_shape)}: {exc}"
-                ) from None
-            if tuple(logits.shape) != (2,):
-                raise GanlabError(
-                    f"discriminator '{disc_name}' must return one logit per sample, "
-                    f"got shape {tuple(logits.shape)}"
-                )
-    finally:
-        for net, mode in zip(nets, modes, strict=True):
-            net.train(mode)
+    with evaluating(module.generator, module.discriminator), torch.no_grad():
+        try:
+            out = module.generator(module.sample_z(2, torch.Generator().manual_seed(0)))
+        except Exception as exc:  # a mis-sized network fails inside torch
+            raise GanlabError(f"generator '{gen_name}' fails on z: {exc}") from None
+        if tuple(out.shape[1:]) != tuple(data_shape):
+            raise GanlabError(
+                f"generator '{gen_name}' makes samples of shape {tuple(out.shape[1:])} but "
+                f"data '{data_name}' has shape {tuple(data_shape)}"
+            )
+        try:
+            logits = module.discriminator(out)
+        except Exception as exc:
+            raise GanlabError(
+                f"discriminator '{disc_name}' does not accept data '{data_name}' of shape "
+                f"{tuple(data_shape)}: {exc}"
+            ) from None
+        if tuple(logits.shape) != (2,):
+            raise GanlabError(
+                f"discriminator '{disc_name}' must return one logit per sample, "
+                f"got shape {tuple(logits.shape)}"
+            )
 
 
 def build_module(cfg: DictConfig, datamodule: GANDataModule) -> GANModule:

@@ -19,6 +19,7 @@ from torch.optim import Optimizer
 
 from ganlab.errors import GanlabError
 from ganlab.losses import GANLoss
+from ganlab.nets.eval_mode import evaluating
 from ganlab.reproducibility import rng_state, set_rng_state
 from ganlab.tricks.base import DStep, GStep, Trick, TrickList
 
@@ -118,10 +119,8 @@ class GANModule(L.LightningModule):
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed)
         net = self.eval_generator
-        was_training = net.training
-        net.eval()
-        out = [net(self.sample_z(min(batch_size, n - i), gen)) for i in range(0, n, batch_size)]
-        net.train(was_training)
+        with evaluating(net):
+            out = [net(self.sample_z(min(batch_size, n - i), gen)) for i in range(0, n, batch_size)]
         return torch.cat(out)
 
     # -- optimization ---------------------------------------------------------------------

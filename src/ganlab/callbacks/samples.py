@@ -17,6 +17,7 @@ from PIL import Image
 from ganlab import plots
 from ganlab.callbacks import due
 from ganlab.module import GANModule
+from ganlab.nets.eval_mode import evaluating
 
 SAMPLE_SEED = 2024
 
@@ -51,17 +52,11 @@ class SamplesCallback(L.Callback):
         real = datamodule.sample_n(self.num_points, seed=SAMPLE_SEED)
         lo, hi = float(real.min()) - 1.0, float(real.max()) + 1.0
         x = torch.linspace(lo, hi, 400).unsqueeze(1)
-        was_training = module.discriminator.training
-        module.discriminator.eval()
-        d = torch.sigmoid(module.discriminator(x.to(module.device))).cpu()
-        module.discriminator.train(was_training)
         gen = torch.Generator(device=module.device).manual_seed(SAMPLE_SEED)
         z = module.sample_z(self.num_points, gen)
-        net = module.eval_generator
-        was_training = net.training
-        net.eval()
-        fake = net(z).cpu()
-        net.train(was_training)
+        with evaluating(module.discriminator, module.eval_generator):
+            d = torch.sigmoid(module.discriminator(x.to(module.device))).cpu()
+            fake = module.eval_generator(z).cpu()
         order = torch.argsort(z[:, 0].cpu())
         return plots.figure1(x, datamodule.density(x), d, z[order, 0].cpu(), fake[order, 0], title)
 

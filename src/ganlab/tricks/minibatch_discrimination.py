@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from ganlab.errors import GanlabError
+from ganlab.nets.eval_mode import evaluating
 from ganlab.tricks.base import Trick
 
 if TYPE_CHECKING:
@@ -83,13 +84,9 @@ def _drop_unused(net: nn.Module, data_shape: tuple[int, ...]) -> None:
     params = dict(net.named_parameters())
     if not params:
         return
-    was_training = net.training
-    net.eval()
-    try:
+    with evaluating(net):
         f = net.features(torch.zeros(2, *data_shape, device=next(iter(params.values())).device))
         grads = torch.autograd.grad(f.sum(), list(params.values()), allow_unused=True)
-    finally:
-        net.train(was_training)
     unused = {name for name, g in zip(params, grads, strict=True) if g is None}
     dropped: list[str] = []
     for name, sub in list(net.named_modules()):
