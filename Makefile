@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e ".[dev,offline]"
+	$(BIN)/pip install -e ".[dev,offline,cluster]"
 	touch $(STAMP)
 
 venv: $(STAMP)
