@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,10 +57,33 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     HydraConfig.instance().cfg = None  # later tests run outside Hydra
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _classifiers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Quickly trained digit classifiers (mnist_offline, stacked_mnist_offline) in a session data
+    directory that every run of the tests uses (``GANLAB_DATA_DIR``), so image presets can
+    compute their classifier metrics. Their accuracy is low; tests of the metric values train
+    their own."""
+    from ganlab.metrics.classifier import train_classifier
+
+    data_dir = tmp_path_factory.mktemp("data")
+    os.environ["GANLAB_DATA_DIR"] = str(data_dir)
+    for data in ("mnist_offline", "stacked_mnist_offline"):
+        cfg = compose_config([f"data={data}", f"paths.data_dir={data_dir}",
+                              "classifier.max_steps=20"], data_dir / "run",
+                             config_name="train_classifier")
+        with contextlib.redirect_stdout(io.StringIO()):
+            train_classifier(cfg)
+    GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None
+    return data_dir
+
+
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test talks to W&B servers or depends on the caller's thread count."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    # Under pytest-xdist (make test: two workers) each worker gets one of the two cores.
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else
+                          min(torch.get_num_threads(), 2))

@@ -1,4 +1,5 @@
-"""The console scripts end to end, in subprocesses: results, one-line errors, exit codes."""
+"""The console scripts end to end, in subprocesses: results, resume, exit codes (bad input to
+ganlab-train: tests/test_bad_input.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 BIN = Path(sys.executable).parent
 
@@ -34,50 +33,6 @@ def test_train_then_eval_prints_the_same_metrics(tmp_path: Path) -> None:
     evaluated = run("ganlab-eval", f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads(evaluated.stdout) == saved
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["loss=foo"], "ganlab: error: unknown loss 'foo'; valid: hinge, lsgan, minimax, ml_game, "
-                       "non_saturating, wgan, wgan_gp"),
-        (["train.iteratons=5"], "ganlab: error: unknown key 'train.iteratons' under 'train'; "
-                                "valid keys: batch_size, d_steps, iterations"),
-        (["experiment=nope"], "ganlab: error: unknown experiment 'nope'; valid: dcgan_cifar10"),
-        (["-m", "loss=minimax,bar"], "ganlab: error: unknown loss 'bar'"),
-        (["train.batch_size=0"],
-         "ganlab: error: train.batch_size must be a positive integer, got 0"),
-        (["train.iterations=[1"], "ganlab: error: malformed override"),
-        (["data=image_folder"], "ganlab: error: missing value for data.path"),
-        (["data=mnist", "paths.data_dir=nowhere"], "ganlab: error: MNIST not found in "),
-        (["generator=dcgan"], "ganlab: error: dcgan needs square images"),
-        (["ckpt_path=missing.ckpt"], "ganlab: error: checkpoint not found: "),
-        (["experiment=dcgan_mnist_offline", "loss=wgan_gp"],
-         "ganlab: error: loss=wgan_gp needs a discriminator without batch norm"),
-        (["experiment=dcgan_mnist_offline", "tricks=[r1]"],
-         "ganlab: error: trick r1 needs a discriminator without batch norm"),
-        (["experiment=dcgan_mnist_offline", "tricks=[gradient_penalty]"],
-         "ganlab: error: trick gradient_penalty needs a discriminator without batch norm"),
-    ],
-)
-def test_bad_input_gives_one_line_and_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
-    args: list[str], message: str,
-) -> None:
-    from ganlab.train import main
-
-    monkeypatch.chdir(tmp_path)
-    argv = ["ganlab-train", "logger=none", "train.iterations=2", "hydra/job_logging=disabled",
-            f"hydra.run.dir={tmp_path / 'out'}", f"hydra.sweep.dir={tmp_path / 'm'}", *args]
-    monkeypatch.setattr(sys, "argv", argv)
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    assert exit_info.value.code == 2
-    stderr = capsys.readouterr().err
-    lines = [line for line in stderr.splitlines() if line.startswith("ganlab: error")]
-    assert len(lines) == 1, stderr[-2000:]
-    assert lines[0].startswith(message)
-    assert "Traceback" not in stderr
 
 
 def test_eval_of_a_foreign_file_is_one_line(tmp_path: Path) -> None:

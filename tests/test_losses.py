@@ -406,7 +406,8 @@ def test_cross_entropy_costs_exact_far_beyond_float32_sigmoid(big: float) -> Non
 
 
 def test_registry_names_and_defaults() -> None:
-    expected = {"minimax", "non_saturating", "ml_game", "lsgan", "wgan", "wgan_gp", "hinge"}
+    expected = {"minimax", "non_saturating", "ml_game", "lsgan", "wgan", "wgan_gp", "hinge",
+                "fgan_kl", "fgan_reverse_kl", "fgan_js", "fgan_pearson", "fgan_hellinger"}
     assert set(LOSSES) == expected
     for name, cls in LOSSES.items():
         assert cls.name == name

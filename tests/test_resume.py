@@ -46,3 +46,48 @@ def test_resume_from_the_end_of_a_shorter_run(make_cfg, tmp_path) -> None:
     b = final_state(rest / "checkpoints" / "last.ckpt")
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_reads_the_checkpoint_twice_and_only_with_weights_only(
+    make_cfg, tmp_path, monkeypatch
+) -> None:
+    first = tmp_path / "first"
+    train(make_cfg("train.iterations=3", "metrics.every_n_iterations=0", out=first))
+    ckpt = first / "checkpoints" / "last.ckpt"
+    calls: list[tuple[str, object]] = []
+    real_load = torch.load
+
+    def counting_load(f, *args, **kwargs):
+        if str(f).endswith(".ckpt"):
+            calls.append((str(f), kwargs.get("weights_only")))
+        return real_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    train(make_cfg("train.iterations=5", "metrics.every_n_iterations=0", f"ckpt_path={ckpt}",
+                   out=tmp_path / "second"))
+    # One check before anything is written, one by Lightning's resume (SafeCheckpointIO).
+    assert calls == [(str(ckpt), True), (str(ckpt), True)]
+
+
+def test_lightning_resume_refuses_pickled_objects(make_cfg, tmp_path) -> None:
+    import argparse
+
+    from ganlab.build import build_trainer
+    from ganlab.checkpoints import SafeCheckpointIO
+    from ganlab.errors import GanlabError
+
+    trainer = build_trainer(make_cfg("train.iterations=2"))
+    assert isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO)
+    unsafe = tmp_path / "unsafe.ckpt"
+    torch.save({"ganlab": {"payload": argparse.Namespace(a=1)}}, unsafe)
+    with pytest.raises(GanlabError, match="holds pickled Python objects"):
+        trainer.strategy.checkpoint_io.load_checkpoint(unsafe)
+
+
+def test_the_wandb_run_id_is_kept_beside_the_checkpoints(make_cfg, tmp_path) -> None:
+    out = tmp_path / "run"
+    train(make_cfg("train.iterations=2", "metrics.every_n_iterations=0", "logger=wandb",
+                   out=out))
+    run_id = (out / "checkpoints" / "wandb_id.txt").read_text().strip()
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and runs[0].name.endswith(f"-{run_id}")

@@ -11,6 +11,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ganlab.conditioning.base import Conditioning, Unconditional
 from ganlab.data.base import GANDataModule
 from ganlab.errors import GanlabError
 from ganlab.losses import WGANGP, require_per_sample_critic
@@ -68,7 +69,8 @@ def _check_shapes(module: GANModule, data_shape: tuple[int, ...], cfg: DictConfi
     gen_name, disc_name, data_name = (choice(g) for g in ("generator", "discriminator", "data"))
     with evaluating(module.generator, module.discriminator), torch.no_grad():
         try:
-            out = module.generator(module.sample_z(2, torch.Generator().manual_seed(0)))
+            latent = module.sample_z(2, torch.Generator().manual_seed(0))
+            out = module.generator(latent)
         except Exception as exc:  # a mis-sized network fails inside torch
             raise GanlabError(f"generator '{gen_name}' fails on z: {exc}") from None
         if tuple(out.shape[1:]) != tuple(data_shape):
@@ -77,7 +79,9 @@ def _check_shapes(module: GANModule, data_shape: tuple[int, ...], cfg: DictConfi
                 f"data '{data_name}' has shape {tuple(data_shape)}"
             )
         try:
-            logits = module.discriminator(out)
+            logits, _ = module.conditioning.discriminate(
+                module.discriminator, out, module.fake_condition(latent)
+            )
         except Exception as exc:
             raise GanlabError(
                 f"discriminator '{disc_name}' does not accept data '{data_name}' of shape "
@@ -90,16 +94,54 @@ def _check_shapes(module: GANModule, data_shape: tuple[int, ...], cfg: DictConfi
             )
 
 
+#: Tricks that call D on ``x`` alone (or replace D): unusable when D needs a condition.
+_D_ALONE_TRICKS = ("r1", "gradient_penalty", "feature_matching", "minibatch_discrimination")
+
+
+def build_conditioning(cfg: DictConfig, datamodule: GANDataModule) -> Conditioning:
+    """The run's conditioning (``conditioning=<name>``; unconditional when ``null``), bound to
+    the data (its number of classes, its labelled examples)."""
+    node = cfg.get("conditioning")
+    conditioning = Unconditional() if node is None else build(node, "conditioning")
+    conditioning.bind(datamodule)
+    return conditioning
+
+
+def _check_conditioning(conditioning: Conditioning, tricks: list) -> None:
+    """One line for combinations the conditioning cannot support."""
+    if isinstance(conditioning, Unconditional):
+        return
+    names = [t.name for t in tricks]
+    clash = [n for n in names if n == "minibatch_discrimination"]
+    if conditioning.conditions_discriminator:
+        clash = [n for n in names if n in _D_ALONE_TRICKS]
+    if clash:
+        raise GanlabError(
+            f"conditioning={conditioning.name} cannot be combined with tricks {', '.join(clash)} "
+            "(they call or replace the discriminator without its condition)"
+        )
+
+
 def build_module(cfg: DictConfig, datamodule: GANDataModule) -> GANModule:
     """The GANModule for ``cfg`` on ``datamodule``'s data shape."""
     shape = tuple(datamodule.data_shape)
+    conditioning = build_conditioning(cfg, datamodule)
     extra = {}
     if cfg.generator.net.get("output") == "auto":  # tanh for images in [-1, 1], else linear
         extra["output"] = "tanh" if len(shape) == 3 else "linear"
+    if conditioning.code_dim:  # G's input is cat(z, code)
+        extra["latent_dim"] = cfg.generator.latent_dim + conditioning.code_dim
     generator = build(cfg.generator.net, "generator", data_shape=shape, **extra)
-    discriminator = build(cfg.discriminator.net, "discriminator", data_shape=shape)
+    discriminator = build(cfg.discriminator.net, "discriminator",
+                          data_shape=conditioning.discriminator_shape(shape))
     loss = build(cfg.loss, "loss")
     tricks = [build(node, f"trick '{name}'") for name, node in (cfg.get("tricks") or {}).items()]
+    _check_conditioning(conditioning, tricks)
+    if conditioning.conditions_discriminator and isinstance(loss, WGANGP):
+        raise GanlabError(
+            f"conditioning={conditioning.name} cannot be combined with loss=wgan_gp "
+            "(its penalty calls the discriminator without its condition)"
+        )
     config = OmegaConf.to_container(cfg, resolve=True)
     module = GANModule(
         generator=generator,
@@ -113,6 +155,7 @@ def build_module(cfg: DictConfig, datamodule: GANDataModule) -> GANModule:
         log_every_n_iterations=cfg.train.log_every_n_iterations,
         seed=cfg.seed,
         config=config,  # type: ignore[arg-type]
+        conditioning=conditioning,
     )
     _check_shapes(module, shape, cfg)
     if isinstance(module.loss, WGANGP):

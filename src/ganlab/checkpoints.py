@@ -1,4 +1,5 @@
-"""Reading ganlab checkpoints."""
+"""Reading ganlab checkpoints safely: ``torch.load(weights_only=True)`` runs no code from the
+file, and a damaged, foreign or unsafe file is reported in one line."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from ganlab.errors import GanlabError
 
@@ -18,8 +20,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on a damaged or foreign file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GanlabError(f"cannot read checkpoint {path.resolve()}: {first[:200]}") from None
+        raise GanlabError(f"cannot read checkpoint {path.resolve()}: {_why(exc)}") from None
     if not isinstance(checkpoint, dict) or "ganlab" not in checkpoint:
         raise GanlabError(f"{path.resolve()} is not a ganlab checkpoint")
     return checkpoint
+
+
+def _why(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    if "Weights only load failed" in text or "weights_only" in text:
+        return ("it holds pickled Python objects, not only tensors and plain data; refused, "
+                "since loading it would run code from the file")
+    return f"truncated or not a PyTorch checkpoint ({text[:120] or type(exc).__name__})"
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O with resuming (``trainer.fit(ckpt_path=...)``) through
+    :func:`load_checkpoint`: ``weights_only=True``, one-line errors."""
+
+    def load_checkpoint(self, path: Any, map_location: Any = None,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        return load_checkpoint(path)

@@ -7,11 +7,12 @@ one line that lists the valid choices instead of Hydra's multi-line report; and 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,34 @@ def _explain(exc: Exception, config_path: str, base_cfg: Any) -> str:
     return first
 
 
+def _default_groups(config_name: str) -> set[str]:
+    """The config groups named in the defaults list of ``conf/<config_name>.yaml``."""
+    from omegaconf import OmegaConf
+
+    groups = set()
+    for entry in OmegaConf.load(Path(config_dir()) / f"{config_name}.yaml").get("defaults", []):
+        if hasattr(entry, "keys"):
+            groups.update(str(k).removeprefix("optional ").removeprefix("override ")
+                          for k in entry.keys())
+    return groups
+
+
+def normalize_group_overrides(config_name: str, argv: list[str]) -> list[str]:
+    """``group=option`` for a group of ``conf/`` that the defaults list does not name (such as
+    ``hparams_search``) becomes ``+group=option``, and ``+group=option`` for one it names
+    becomes ``group=option``: either spelling works."""
+    listed, root = _default_groups(config_name), Path(config_dir())
+    out = []
+    for arg in argv:
+        key, eq, _ = arg.partition("=")
+        name = key.lstrip("+")
+        if eq and not arg.startswith(("-", "~", "++")) and not name.startswith("hydra") \
+                and name and (root / name).is_dir():
+            arg = (arg.lstrip("+") if name in listed else f"+{arg.lstrip('+')}")
+        out.append(arg)
+    return out
+
+
 def check_overrides(config_name: str, argv: list[str]) -> None:
     """Compose the config for every value of every override; fail with one line on error."""
     from hydra import compose, initialize_config_dir
@@ -144,6 +173,15 @@ def _first_value(override: Any) -> str:
     return values[0] if values else override.get_key_element() + "=null"
 
 
+#: Checkpoints this process has read and found valid (resolved paths).
+_READ: set[str] = set()
+
+
+def already_read(path: str | Path) -> bool:
+    """True when :func:`latest_checkpoint` has already read and checked ``path``."""
+    return str(Path(path).resolve()) in _READ
+
+
 def latest_checkpoint(folder: Path) -> Path:
     """The newest readable checkpoint in ``folder`` (``last.ckpt``, then ``iter_*.ckpt`` from
     the highest iteration down); an unreadable one is reported and skipped."""
@@ -159,6 +197,7 @@ def latest_checkpoint(folder: Path) -> Path:
         except GanlabError as exc:
             print(f"ganlab: warning: {exc}; trying an older checkpoint", file=sys.stderr)
             continue
+        _READ.add(str(path.resolve()))
         return path
     fail(f"no readable checkpoint in {folder.resolve()}")
     raise AssertionError  # unreachable
@@ -178,6 +217,7 @@ def expand_resume(argv: list[str]) -> list[str]:
     from omegaconf import OmegaConf
 
     ckpt = latest_checkpoint(run_dir / "checkpoints")
+    _remember_run(run_dir)
     merged: dict[str, str] = {}  # by key: a new value replaces the run's own
     for arg in [*map(str, OmegaConf.load(overrides_file)), *argv]:
         key = arg.split("=", 1)[0].lstrip("+~")
@@ -188,6 +228,75 @@ def expand_resume(argv: list[str]) -> list[str]:
     overrides = [a for a in merged.values() if not a.startswith("-")]
     run_dir_arg = f"hydra.run.dir={run_dir.resolve()}"
     return [*flags, *overrides, run_dir_arg, f"ckpt_path={ckpt}"]
+
+
+#: Hydra settings a data-parallel child rank must not inherit from its parent's command.
+_PARENT_ONLY = ("hydra.mode", "hydra.sweep", "hydra.run.", "hydra.job.", "hydra.output_subdir",
+                "hydra/sweeper", "hydra/launcher", "hydra.sweeper", "hydra.launcher")
+#: Environment variables Lightning's DDP launcher sets in the process that starts the ranks.
+_LAUNCH_ENV = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@contextlib.contextmanager
+def ranks_in_this_job() -> Iterator[None]:
+    """Around ``trainer.fit``: the other ranks that Lightning's DDP launcher starts (it re-runs
+    this command with ``hydra.run.dir`` set to Hydra's ``run.dir``) run exactly this job, in its
+    directory. Without this, a multirun's child would run the whole sweep again, and every
+    child would make a directory of its own from the ``${now:...}`` pattern. Afterwards the
+    process group and the launcher's environment are cleared, so the next job of a multirun
+    starts its own ranks."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    saved_argv, saved_env = list(sys.argv), {k: os.environ.get(k) for k in _LAUNCH_ENV}
+    if HydraConfig.initialized() and "LOCAL_RANK" not in os.environ:
+        hydra_cfg = HydraConfig.get()
+        kept = [o for o in hydra_cfg.overrides.hydra if not o.startswith(_PARENT_ONLY)]
+        sys.argv[1:] = [*kept, *hydra_cfg.overrides.task]
+        with read_write(hydra_cfg), open_dict(hydra_cfg):
+            hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    try:
+        yield
+    finally:
+        sys.argv[:] = saved_argv
+        if saved_env["LOCAL_RANK"] is None:  # this process launched the ranks
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+#: A resumed run's ``.hydra/*.yaml`` and checkpoint stamps as they were before Hydra ran.
+_RESUMED: dict[str, Any] = {}
+
+
+def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.glob("*"))
+            if p.is_file()} if folder.is_dir() else {}
+
+
+def _remember_run(run_dir: Path) -> None:
+    hydra_dir = run_dir / ".hydra"
+    _RESUMED.update(run_dir=run_dir, checkpoints=_stamps(run_dir / "checkpoints"),
+                    files={p.name: p.read_bytes() for p in hydra_dir.glob("*.yaml")})
+
+
+def _restore_resumed_run() -> None:
+    """A resume that failed before writing a checkpoint leaves its run as it was: Hydra has
+    already replaced the run's ``.hydra/`` files with the failed command's; put them back, so
+    the next ``resume=`` uses the run's own settings again."""
+    if not _RESUMED:
+        return
+    run_dir: Path = _RESUMED["run_dir"]
+    if _stamps(run_dir / "checkpoints") != _RESUMED["checkpoints"]:
+        return  # training went on: the new settings are the run's now
+    for name, data in _RESUMED["files"].items():
+        (run_dir / ".hydra" / name).write_bytes(data)
 
 
 def entry_point(config_name: str) -> Callable[[Callable[..., Any]], Callable[[], None]]:
@@ -201,18 +310,53 @@ def entry_point(config_name: str) -> Callable[[Callable[..., Any]], Callable[[],
 
         @functools.wraps(task)
         def main() -> None:
-            sys.argv[1:] = expand_resume(sys.argv[1:])
+            sys.argv[1:] = normalize_group_overrides(config_name, expand_resume(sys.argv[1:]))
             check_overrides(config_name, sys.argv[1:])
-            hydra_main()
+            # Hydra re-raises instead of printing its own report, so an unusable output
+            # directory (made by Hydra before the task runs) gives one line too.
+            os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+            from hydra.errors import HydraException
+
+            try:
+                hydra_main()
+            except OSError as exc:
+                _restore_resumed_run()
+                fail(_os_error(exc))
+            except (HydraException, ValueError) as exc:
+                _restore_resumed_run()
+                if _TASK_STARTED and not isinstance(exc, HydraException):
+                    raise  # a bug in the run, not bad input: keep the traceback
+                # Hydra's usage errors, e.g. a sweep without --multirun.
+                fail(" ".join(str(exc).split())[:300] or type(exc).__name__)
+            except SystemExit as exc:
+                if exc.code not in (0, None):
+                    _restore_resumed_run()
+                raise
+            except BaseException:
+                _restore_resumed_run()
+                raise
 
         return main
 
     return wrap
 
 
+def _os_error(exc: OSError) -> str:
+    """One line for a file-system error: which path, and why."""
+    if exc.filename:
+        return f"cannot use {exc.filename}: {exc.strerror or exc}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+#: Set when Hydra hands over to the task (errors before it are usage errors).
+_TASK_STARTED = False
+
+
 def _reporting(task: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(task)
     def run(cfg: Any) -> Any:
+        global _TASK_STARTED
+        _TASK_STARTED = True
         from omegaconf import OmegaConf
 
         missing = sorted(OmegaConf.missing_keys(cfg))
@@ -223,6 +367,8 @@ def _reporting(task: Callable[..., Any]) -> Callable[..., Any]:
             return task(cfg)
         except GanlabError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(_os_error(exc))
         except KeyboardInterrupt:
             fail("interrupted; the last checkpoint is kept", code=130)
 

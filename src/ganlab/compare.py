@@ -44,13 +44,13 @@ def summarize(variants: dict[str, list[Path]]) -> tuple[list[str], list[list[str
     """Table header and rows: variant, number of seeds, then mean ± std per metric."""
     finals = {k: [json.loads((r / "metrics.json").read_text()) for r in runs]
               for k, runs in variants.items()}
-    names = sorted({m for rows in finals.values() for row in rows for m in row
-                    if m not in ("iterations", "num_samples", "num_modes")})
+    names = sorted({m for rows in finals.values() for row in rows for m, v in row.items()
+                    if m not in ("iterations", "num_samples", "num_modes") and is_number(v)})
     table = []
     for variant, rows in finals.items():
         cells = [variant, str(len(rows))]
         for name in names:
-            values = [float(row[name]) for row in rows if name in row]
+            values = [float(row[name]) for row in rows if is_number(row.get(name))]
             if not values:
                 cells.append("-")
                 continue
@@ -58,6 +58,11 @@ def summarize(variants: dict[str, list[Path]]) -> tuple[list[str], list[list[str
             cells.append(f"{mean:.4g} ± {std:.2g}")
         table.append(cells)
     return ["variant", "runs", *names], table
+
+
+def is_number(value: object) -> bool:
+    """True for the numeric entries of metrics.json (not e.g. its ``protocol`` dict)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def plot_curves(variants: dict[str, list[Path]], path: Path) -> bool:
@@ -77,7 +82,7 @@ def plot_curves(variants: dict[str, list[Path]], path: Path) -> bool:
             for line in history.read_text().splitlines():
                 row = json.loads(line)
                 for name, value in row.items():
-                    if name not in ("iterations", "num_samples", "num_modes"):
+                    if name not in ("iterations", "num_samples", "num_modes") and is_number(value):
                         curves[name][variant][int(row["iterations"])].append(float(value))
     if not curves:
         return False

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import netrc
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
 
 
 def wandb_credentials_present() -> bool:
@@ -32,6 +35,31 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
     return "online" if wandb_credentials_present() else "offline"
 
 
+class FallbackWandbLogger(WandbLogger):
+    """A :class:`WandbLogger` that continues offline, with a one-line warning, when the online
+    run cannot start (no network, a wrong key, a server that does not answer in time): a run is
+    never lost to W&B. The offline run is uploaded later with ``wandb sync``."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        if self._experiment is None and not self._offline:
+            try:
+                return super().experiment
+            except Exception as exc:  # wandb raises CommError, UsageError, timeouts...
+                import wandb
+
+                if wandb.run is not None:
+                    wandb.finish(exit_code=1, quiet=True)
+                text = " ".join(str(exc).split()) or type(exc).__name__
+                print(f"ganlab: warning: W&B could not start online ({text[:160]}); "
+                      "logging offline instead (upload later with `wandb sync`)",
+                      file=sys.stderr, flush=True)
+                self._offline = True
+                self._wandb_init["mode"] = "offline"
+        return super().experiment
+
+
 def wandb_logger(
     project: str,
     save_dir: str,
@@ -40,12 +68,20 @@ def wandb_logger(
     tags: Sequence[str] = (),
     mode: str = "auto",
     config: dict[str, Any] | None = None,
+    init_timeout: float | None = None,
     **kwargs: Any,
 ) -> WandbLogger:
-    """A :class:`WandbLogger` in the resolved mode (see :func:`resolve_wandb_mode`)."""
+    """A W&B logger in the resolved mode (see :func:`resolve_wandb_mode`) that falls back to
+    offline when online fails (:class:`FallbackWandbLogger`); ``init_timeout`` (seconds) bounds
+    how long the online start may take."""
     resolved = resolve_wandb_mode(mode)
-    os.makedirs(save_dir, exist_ok=True)
-    return WandbLogger(
+    if getattr(rank_zero_only, "rank", 0) == 0:  # other data-parallel ranks write nothing
+        os.makedirs(save_dir, exist_ok=True)
+    if init_timeout is not None and "settings" not in kwargs:
+        import wandb
+
+        kwargs["settings"] = wandb.Settings(init_timeout=float(init_timeout))
+    return FallbackWandbLogger(
         project=project,
         save_dir=save_dir,
         name=name,

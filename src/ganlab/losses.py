@@ -7,12 +7,16 @@ probability. With ``D = sigmoid(l)`` the stable forms used throughout are
     log(1 - D) = -softplus(l)  = logsigmoid(-l)
 
 so no cost here is inf or nan for finite logits, except where the formula itself grows
-without bound (``MLGame``'s ``exp(l)``, see there). Expectations are means over every
-element of the logits tensor. Formulas: ``GAN_SPEC.md`` sections 1-3.
+without bound (``MLGame``'s ``exp(l)``, see there, and the exponentials of the f-GAN KL,
+reverse-KL and Hellinger costs: float32 overflows beyond |l| ~ 88). Expectations are means
+over every element of the logits tensor. Formulas: ``GAN_SPEC.md`` sections 1-3. The f-GAN
+objectives (``FGAN`` and its five subclasses) read D's output as the logit V of the
+variational function T = g_f(V) (Nowozin et al. 2016, Table 2).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -28,6 +32,12 @@ __all__ = [
     "WGAN",
     "WGANGP",
     "Hinge",
+    "FGAN",
+    "FGANKL",
+    "FGANReverseKL",
+    "FGANJensenShannon",
+    "FGANPearson",
+    "FGANHellinger",
     "LOSSES",
     "gradient_penalty",
     "require_per_sample_critic",
@@ -280,6 +290,206 @@ class Hinge(GANLoss):
         return -_mean(fake_logits)
 
 
+GENERATOR_OBJECTIVES = ("alternative", "saddle")
+
+
+class FGAN(GANLoss):
+    """f-GAN: variational divergence minimisation, Nowozin, Cseke & Tomioka 2016.
+
+    D's output is the logit V of the variational function T = g_f(V), with the output
+    activation g_f of the paper's Table 2, which maps R onto the domain of the Fenchel
+    conjugate f*. D maximises the lower bound of eq. 6 on
+    D_f(P || Q) = E_Q f(p/q) (Table 1's f; P the data, Q the generator),
+
+        F = E_P[g_f(V(x))] - E_Q[f*(g_f(V(x)))],   so  J_D = -F.
+
+    The bound is tight at T*(x) = f'(p(x)/q(x)) (eq. 5). Two generator costs:
+
+    - ``"alternative"`` (default): J_G = -E_Q[g_f(V)], the update of Section 3.2
+      ("Practical considerations"): maximise the variational function on generated samples,
+      the analogue of the non-saturating GAN, which the paper recommends for faster
+      convergence; it keeps the saddle point's stationary points.
+    - ``"saddle"``: J_G = -E_Q[f*(g_f(V))], the term of F that G can change (Algorithm 1
+      on F itself); with T = T* its gradient is the gradient of D_f(P || Q).
+
+    Subclasses give ``f`` (Table 1), ``activation`` = g_f and ``conjugate`` = f* (Table 2),
+    ``f_prime_1`` = f'(1) (the value of T* when P = Q), and f*(g_f(v)) in a closed form that
+    avoids the composition's rounding (for JS, g_f(40) rounds to log 2, where f* is inf).
+    """
+
+    #: f'(1): T* where p = q (Table 2, last column).
+    f_prime_1: float = 0.0
+
+    def __init__(self, generator_objective: str = "alternative") -> None:
+        if generator_objective not in GENERATOR_OBJECTIVES:
+            raise ValueError(
+                f"unknown generator_objective '{generator_objective}'; "
+                f"valid: {', '.join(GENERATOR_OBJECTIVES)}"
+            )
+        self.generator_objective = generator_objective
+
+    @staticmethod
+    def f(u: Tensor) -> Tensor:
+        """The generator function f of the divergence (Table 1), for u = p/q > 0."""
+        raise NotImplementedError
+
+    @staticmethod
+    def activation(v: Tensor) -> Tensor:
+        """T = g_f(v), the output activation (Table 2)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def conjugate(t: Tensor) -> Tensor:
+        """f*(t) = sup_u (u t - f(u)), the Fenchel conjugate on its domain (Table 2)."""
+        raise NotImplementedError
+
+    def conjugate_of_activation(self, v: Tensor) -> Tensor:
+        """f*(g_f(v)); subclasses simplify it so that no step overflows or loses digits."""
+        return self.conjugate(self.activation(v))
+
+    def bound(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """F = E_P[g_f(V)] - E_Q[f*(g_f(V))] (eq. 6): a lower bound on D_f(P || Q)."""
+        return _mean(self.activation(real_logits)) - _mean(
+            self.conjugate_of_activation(fake_logits)
+        )
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return -self.bound(real_logits, fake_logits)
+
+    def g_loss(self, fake_logits: Tensor) -> Tensor:
+        if self.generator_objective == "saddle":
+            return -_mean(self.conjugate_of_activation(fake_logits))
+        return -_mean(self.activation(fake_logits))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(generator_objective='{self.generator_objective}')"
+
+
+class FGANKL(FGAN):
+    """Kullback-Leibler KL(P || Q): f(u) = u log u; g_f(v) = v; f*(t) = exp(t - 1)."""
+
+    name = "fgan_kl"
+    f_prime_1 = 1.0
+
+    @staticmethod
+    def f(u: Tensor) -> Tensor:
+        return torch.xlogy(u, u)
+
+    @staticmethod
+    def activation(v: Tensor) -> Tensor:
+        return v
+
+    @staticmethod
+    def conjugate(t: Tensor) -> Tensor:
+        return torch.exp(t - 1.0)
+
+
+class FGANReverseKL(FGAN):
+    """Reverse KL, KL(Q || P): f(u) = -log u; g_f(v) = -exp(-v); f*(t) = -1 - log(-t), t < 0.
+
+    f*(g_f(v)) = v - 1.
+    """
+
+    name = "fgan_reverse_kl"
+    f_prime_1 = -1.0
+
+    @staticmethod
+    def f(u: Tensor) -> Tensor:
+        return -torch.log(u)
+
+    @staticmethod
+    def activation(v: Tensor) -> Tensor:
+        return -torch.exp(-v)
+
+    @staticmethod
+    def conjugate(t: Tensor) -> Tensor:
+        return -1.0 - torch.log(-t)
+
+    def conjugate_of_activation(self, v: Tensor) -> Tensor:
+        return v - 1.0
+
+
+class FGANJensenShannon(FGAN):
+    """Jensen-Shannon: f(u) = -(u + 1) log((1 + u)/2) + u log u (Table 1).
+
+    g_f(v) = log 2 - log(1 + exp(-v)); f*(t) = -log(2 - exp(t)), t < log 2;
+    f*(g_f(v)) = softplus(v) - log 2. With this f, D_f = KL(P || M) + KL(Q || M) =
+    2 JS(P || Q) for M = (P + Q)/2: twice the JS of Goodfellow et al. (Table 1's ½ in the
+    D_f column does not match its f), so the maximal bound is 2 JS, between 0 and log 4.
+    Here -F = 2 J_D(cross-entropy) - log 4 and the alternative J_G is 2 x the non-saturating
+    cost - log 2: Goodfellow's GAN with its costs doubled.
+    """
+
+    name = "fgan_js"
+    f_prime_1 = 0.0
+
+    @staticmethod
+    def f(u: Tensor) -> Tensor:
+        return -(u + 1.0) * torch.log((1.0 + u) / 2.0) + torch.xlogy(u, u)
+
+    @staticmethod
+    def activation(v: Tensor) -> Tensor:
+        return math.log(2.0) - F.softplus(-v)
+
+    @staticmethod
+    def conjugate(t: Tensor) -> Tensor:
+        return -torch.log(2.0 - torch.exp(t))
+
+    def conjugate_of_activation(self, v: Tensor) -> Tensor:
+        return F.softplus(v) - math.log(2.0)
+
+
+class FGANPearson(FGAN):
+    """Pearson chi^2: f(u) = (u - 1)^2; g_f(v) = v; f*(t) = t^2/4 + t.
+
+    D_f = E_Q (p/q - 1)^2 = E_P[p/q] - 1.
+    """
+
+    name = "fgan_pearson"
+    f_prime_1 = 0.0
+
+    @staticmethod
+    def f(u: Tensor) -> Tensor:
+        return (u - 1.0) ** 2
+
+    @staticmethod
+    def activation(v: Tensor) -> Tensor:
+        return v
+
+    @staticmethod
+    def conjugate(t: Tensor) -> Tensor:
+        return 0.25 * t**2 + t
+
+
+class FGANHellinger(FGAN):
+    """Squared Hellinger: f(u) = (sqrt(u) - 1)^2, D_f = E (sqrt(p) - sqrt(q))^2 (no ½).
+
+    g_f(v) = 1 - exp(-v); f*(t) = t / (1 - t), t < 1; f*(g_f(v)) = exp(v) - 1.
+    """
+
+    name = "fgan_hellinger"
+    f_prime_1 = 0.0
+
+    @staticmethod
+    def f(u: Tensor) -> Tensor:
+        return (torch.sqrt(u) - 1.0) ** 2
+
+    @staticmethod
+    def activation(v: Tensor) -> Tensor:
+        return -torch.expm1(-v)
+
+    @staticmethod
+    def conjugate(t: Tensor) -> Tensor:
+        return t / (1.0 - t)
+
+    def conjugate_of_activation(self, v: Tensor) -> Tensor:
+        return torch.expm1(v)
+
+
 LOSSES: dict[str, type[GANLoss]] = {
-    cls.name: cls for cls in (Minimax, NonSaturating, MLGame, LSGAN, WGAN, WGANGP, Hinge)
+    cls.name: cls
+    for cls in (
+        Minimax, NonSaturating, MLGame, LSGAN, WGAN, WGANGP, Hinge,
+        FGANKL, FGANReverseKL, FGANJensenShannon, FGANPearson, FGANHellinger,
+    )
 }

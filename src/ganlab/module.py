@@ -14,9 +14,11 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from ganlab.conditioning.base import CondDStep, CondGStep, Conditioning, Unconditional
 from ganlab.errors import GanlabError
 from ganlab.losses import GANLoss
 from ganlab.nets.eval_mode import evaluating
@@ -32,13 +34,17 @@ class GANModule(L.LightningModule):
     """A GAN trained by manual optimization.
 
     Args:
-        generator: maps ``(B, latent_dim)`` noise to ``(B, *data_shape)`` samples.
-        discriminator: maps samples to logits ``(B,)``.
+        generator: maps ``(B, latent_dim + code_dim)`` inputs (``z``, then the conditioning's
+            code, if any) to ``(B, *data_shape)`` samples.
+        discriminator: maps samples to logits ``(B,)`` (through ``conditioning.discriminate``).
         loss: the adversarial objective (:mod:`ganlab.losses`).
         g_optimizer, d_optimizer: build an optimizer from parameters (Hydra ``_partial_``).
         latent_dim: size of ``z``.
         noise: ``normal`` (z ~ N(0, I)) or ``uniform`` (z ~ U[-1, 1]).
         tricks: :class:`ganlab.tricks.Trick` objects, applied in order.
+        conditioning: what G and D receive besides ``z`` and ``x`` (class labels, latent codes,
+            ...; :mod:`ganlab.conditioning`); unconditional by default. Its hooks run before
+            the tricks'.
         log_every_n_iterations: how often scalars are logged (and divergence is checked).
         seed: seeds the generator of ``z``.
         config: the run's resolved config, stored in every checkpoint.
@@ -57,6 +63,7 @@ class GANModule(L.LightningModule):
         log_every_n_iterations: int = 50,
         seed: int = 0,
         config: dict[str, Any] | None = None,
+        conditioning: Conditioning | None = None,
     ) -> None:
         super().__init__()
         if noise not in NOISE:
@@ -78,6 +85,10 @@ class GANModule(L.LightningModule):
         self._z_generator: torch.Generator | None = None
         self._pending_rng: dict[str, Any] | None = None
         self._last: dict[str, Tensor] = {}
+        #: Labels of the real minibatch of the current step (set by ``training_step``).
+        self._real_labels: Tensor | None = None
+        self.conditioning = conditioning if conditioning is not None else Unconditional()
+        self.conditioning.setup(self)
         for trick in self.tricks:
             trick.setup(self)
 
@@ -100,12 +111,26 @@ class GANModule(L.LightningModule):
         return z[rank * n : (rank + 1) * n] if world > 1 else z
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` latent vectors from the prior p_z."""
+        """``n`` inputs of G: ``z`` from the prior p_z, then the conditioning's code (class
+        one-hot, InfoGAN codes; none for an unconditional run), both drawn from ``generator``."""
         gen = generator if generator is not None else self.z_generator
+        z = self.sample_prior(n, gen)
+        code = self.conditioning.sample_code(n, gen)
+        return z if code is None else torch.cat([z, code.to(z.dtype)], 1)
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` latent vectors ``z`` from the prior p_z (without any code)."""
         shape = (n, self.latent_dim)
         if self.noise == "uniform":
-            return torch.rand(shape, generator=gen, device=gen.device) * 2 - 1
-        return torch.randn(shape, generator=gen, device=gen.device)
+            return torch.rand(shape, generator=generator, device=generator.device,
+                              dtype=self.dtype) * 2 - 1
+        return torch.randn(shape, generator=generator, device=generator.device, dtype=self.dtype)
+
+    def fake_condition(self, latent: Tensor) -> Tensor | None:
+        """What D receives with ``G(latent)`` (the requested class, the code, ...)."""
+        return self.conditioning.fake_condition(
+            latent[:, : self.latent_dim], latent[:, self.latent_dim :]
+        )
 
     @property
     def eval_generator(self) -> nn.Module:
@@ -123,6 +148,25 @@ class GANModule(L.LightningModule):
             out = [net(self.sample_z(min(batch_size, n - i), gen)) for i in range(0, n, batch_size)]
         return torch.cat(out)
 
+    @torch.no_grad()
+    def generate_from(self, latent: Tensor, batch_size: int = 1000) -> Tensor:
+        """Samples of :attr:`eval_generator` in eval mode for given inputs ``(n, latent_dim +
+        code_dim)`` (e.g. ``z`` with a requested class's code)."""
+        net = self.eval_generator
+        with evaluating(net):
+            out = [net(part.to(self.device)) for part in latent.split(batch_size)]
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def generate_classes(self, labels: Tensor, seed: int, batch_size: int = 1000) -> Tensor:
+        """Samples of the requested classes ``labels`` (class-conditional runs), ``z`` drawn
+        from a fixed noise seed."""
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        z = self.sample_prior(labels.shape[0], gen)
+        code = self.conditioning.class_code(labels.to(self.device)).to(z.dtype)
+        return self.generate_from(torch.cat([z, code], 1), batch_size)
+
     # -- optimization ---------------------------------------------------------------------
     def configure_optimizers(self) -> list[Optimizer]:
         return [
@@ -131,9 +175,10 @@ class GANModule(L.LightningModule):
         ]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real_minibatches, _labels = batch
+        real_minibatches, labels = batch
         g_opt, d_opt = self.optimizers()
-        for real in real_minibatches:
+        for real, real_labels in zip(real_minibatches, labels, strict=True):
+            self._real_labels = real_labels
             d_cost = self.discriminator_step(real, d_opt)
         g_cost = self.generator_step(real_minibatches[-1], g_opt)
         self.iteration += 1
@@ -144,16 +189,23 @@ class GANModule(L.LightningModule):
 
     def discriminator_step(self, real: Tensor, optimizer: Any) -> Tensor:
         """One update of D on a real minibatch and a fresh fake one."""
+        cond = self.conditioning
         with torch.no_grad():
-            fake = self.generator(self.training_z(real.shape[0]))
+            latent = self.training_z(real.shape[0])
+            fake = self.generator(latent)
+            fake_cond = self.fake_condition(latent)
+            real_cond = cond.real_condition(real, self._real_labels, self)
         real_in = self.tricks.d_input(real, self.iteration)
         fake_in = self.tricks.d_input(fake, self.iteration)
-        real_logits = self.discriminator(real_in)
-        fake_logits = self.discriminator(fake_in)
+        real_logits, real_aux = cond.discriminate(self.discriminator, real_in, real_cond)
+        fake_logits, fake_aux = cond.discriminate(self.discriminator, fake_in, fake_cond)
         cost = self.loss.d_loss(real_logits, fake_logits)
         penalty = self.loss.d_penalty(self.discriminator, real_in, fake_in)
         if penalty is not None:
             cost = cost + penalty
+        cost = cond.d_cost(cost, CondDStep(
+            real_in, fake_in, self._real_labels, real_cond, fake_cond, real_logits, fake_logits,
+            real_aux, fake_aux, self.iteration), self)
         step = DStep(real_in, fake_in, real_logits, fake_logits, self.iteration)
         for trick in self.tricks:
             cost = trick.d_cost(cost, step, self)
@@ -169,12 +221,17 @@ class GANModule(L.LightningModule):
 
     def generator_step(self, real: Tensor, optimizer: Any) -> Tensor:
         """One update of G; D's parameters take no gradient."""
-        fake = self.generator(self.training_z(real.shape[0]))
+        cond = self.conditioning
+        latent = self.training_z(real.shape[0])
+        fake = self.generator(latent)
+        fake_cond = self.fake_condition(latent)
         self.discriminator.requires_grad_(False)
         try:
             fake_in = self.tricks.d_input(fake, self.iteration)
-            fake_logits = self.discriminator(fake_in)
+            fake_logits, fake_aux = cond.discriminate(self.discriminator, fake_in, fake_cond)
             cost = self.loss.g_loss(fake_logits)
+            cost = cond.g_cost(cost, CondGStep(
+                real, fake_in, latent, fake_cond, fake_logits, fake_aux, self.iteration), self)
             step = GStep(real, fake_in, fake_logits, self.iteration)
             for trick in self.tricks:
                 cost = trick.g_cost(cost, step, self)
@@ -204,6 +261,8 @@ class GANModule(L.LightningModule):
         scalars = {f"train/{k}": v for k, v in zip(names, values, strict=True)}
         for trick in self.tricks:
             scalars.update({f"train/{trick.name}/{k}": v for k, v in trick.log_values().items()})
+        cond = self.conditioning
+        scalars.update({f"train/{cond.name}/{k}": v for k, v in cond.log_values().items()})
         self.check_finite(scalars)
         self.log_metrics(scalars)
         self.log("d_loss", scalars["train/d_loss"], prog_bar=True, logger=False)
@@ -249,7 +308,7 @@ class GANModule(L.LightningModule):
 
     def _wandb_id(self) -> str | None:
         for logger in self.loggers if self._trainer is not None else []:
-            if type(logger).__name__ == "WandbLogger" and self.global_rank == 0:
+            if isinstance(logger, WandbLogger) and self.global_rank == 0:
                 return str(logger.experiment.id)
         return None
 

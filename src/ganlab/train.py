@@ -3,36 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightning as L
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ganlab.build import build_datamodule, build_module, build_trainer, validate
-from ganlab.callbacks.evaluation import EvaluationCallback
-from ganlab.checkpoints import load_checkpoint
-from ganlab.cli import entry_point
+from ganlab.cli import entry_point, ranks_in_this_job
+
+if TYPE_CHECKING:  # torch and Lightning are imported when a run starts: a typo fails fast
+    import lightning as L
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train the GAN that ``cfg`` describes; returns the final metrics."""
+    import lightning as L
+    from lightning.pytorch.loggers import WandbLogger
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from ganlab.build import build_datamodule, build_module, build_trainer, validate
+    from ganlab.callbacks.evaluation import EvaluationCallback
+
     validate(cfg)
+    check_counts(cfg)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None:
-        continue_wandb_run(cfg, load_checkpoint(ckpt_path))
+        continue_wandb_run(cfg, Path(ckpt_path))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(cfg)
     extra_tags = [f"trick={tag}" for trick in module.tricks for tag in trick.tags()]
+    extra_tags += module.conditioning.tags()
     extra_tags += override_tags()
+    # Before fit, trainer.global_rank is 0 in every process; the launcher's env says the rank.
+    rank_zero = getattr(rank_zero_only, "rank", 0) == 0
     for logger in trainer.loggers:
         logger.log_hyperparams(module.config)
-        if extra_tags and isinstance(logger, WandbLogger) and trainer.global_rank == 0:
+        if extra_tags and isinstance(logger, WandbLogger) and rank_zero:
             run = logger.experiment
             tags = list(run.tags or ())
             run.tags = tuple(tags + [t for t in extra_tags if t not in tags])
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    if rank_zero:
+        save_wandb_id(cfg, trainer)
+    with ranks_in_this_job():
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics: dict[str, float] = {}
     for callback in trainer.callbacks:
         if isinstance(callback, EvaluationCallback) and callback.final is not None:
@@ -40,6 +53,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.global_rank == 0:
         report(cfg, trainer, metrics)
     return metrics
+
+
+#: Counts where 0 means "never" (periodic work) and negatives are errors.
+NON_NEGATIVE = ("metrics.every_n_iterations", "callbacks.checkpoint.every_n_iterations",
+                "callbacks.checkpoint.keep_every_n_iterations")
+
+
+def check_counts(cfg: DictConfig) -> None:
+    """One line for a count that cannot work: a negative interval, no evaluation samples."""
+    from ganlab.errors import GanlabError
+
+    checks = [(key, 0, "a non-negative integer") for key in NON_NEGATIVE]
+    checks.append(("metrics.num_samples", 1, "a positive integer"))
+    for key, low, what in checks:
+        value = OmegaConf.select(cfg, key)
+        if value is None and key.startswith("callbacks."):
+            continue  # callback removed on the command line
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise GanlabError(f"{key} must be {what}, got {value!r}")
 
 
 def override_tags() -> list[str]:
@@ -52,9 +84,36 @@ def override_tags() -> list[str]:
     return [str(o)[:64] for o in HydraConfig.get().overrides.task if not str(o).startswith(skip)]
 
 
-def continue_wandb_run(cfg: DictConfig, checkpoint: dict) -> None:
-    """Log a resumed run into the W&B run of its checkpoint (same id: the curves continue)."""
-    run_id = checkpoint["ganlab"].get("wandb_id")
+#: Beside the checkpoints: the W&B run id, so a resume continues the same run.
+WANDB_ID_FILE = "wandb_id.txt"
+
+
+def save_wandb_id(cfg: DictConfig, trainer: L.Trainer) -> None:
+    """Write the W&B run id into the checkpoint folder (call on rank 0, when W&B logs)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    folder = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath")
+    if folder is None:
+        return
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and getattr(logger.experiment, "id", None):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            (Path(folder) / WANDB_ID_FILE).write_text(f"{logger.experiment.id}\n")
+
+
+def continue_wandb_run(cfg: DictConfig, ckpt_path: Path) -> None:
+    """Check the checkpoint (one line, before anything is written, unless ``resume=`` already
+    read it) and log into its W&B run (same id: the curves continue)."""
+    from ganlab.checkpoints import load_checkpoint
+    from ganlab.cli import already_read
+
+    checkpoint = None if already_read(ckpt_path) else load_checkpoint(ckpt_path)
+    id_file = ckpt_path.parent / WANDB_ID_FILE
+    if id_file.is_file():
+        run_id = id_file.read_text().strip() or None
+    else:  # a checkpoint from before the id file existed
+        checkpoint = checkpoint or load_checkpoint(ckpt_path)
+        run_id = checkpoint["ganlab"].get("wandb_id")
     wandb_cfg = OmegaConf.select(cfg, "logger.wandb")
     if run_id and wandb_cfg is not None and wandb_cfg.get("id") is None:
         with open_dict(cfg):
@@ -64,6 +123,8 @@ def continue_wandb_run(cfg: DictConfig, checkpoint: dict) -> None:
 
 def report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
     """Print where the run's results are."""
+    from lightning.pytorch.loggers import WandbLogger
+
     out = Path(cfg.paths.output_dir)
     print(f"\nganlab: finished {metrics.get('iterations', '?')} iterations")
     shown = {k: v for k, v in metrics.items() if k not in ("iterations", "num_samples")}
@@ -73,7 +134,7 @@ def report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> No
     print(f"ganlab: checkpoint:   {out / 'checkpoints' / 'last.ckpt'}")
     for logger in trainer.loggers:
         run_dir = getattr(getattr(logger, "experiment", None), "dir", None)
-        if type(logger).__name__ == "WandbLogger" and run_dir:
+        if isinstance(logger, WandbLogger) and run_dir:
             run_root = Path(run_dir).parent
             mode = "offline" if "offline-run" in run_root.name else "online"
             print(f"ganlab: W&B run ({mode}): {run_root}")

@@ -54,8 +54,14 @@ class SamplesCallback(L.Callback):
         x = torch.linspace(lo, hi, 400).unsqueeze(1)
         gen = torch.Generator(device=module.device).manual_seed(SAMPLE_SEED)
         z = module.sample_z(self.num_points, gen)
+        x_in = x.to(module.device)
+        # A conditional D judges x with the condition of real data at x (label: nearest mode).
+        labels = torch.cdist(x, datamodule.mode_centers.float()).argmin(1).to(module.device)
+        cond = module.conditioning
         with evaluating(module.discriminator, module.eval_generator):
-            d = torch.sigmoid(module.discriminator(x.to(module.device))).cpu()
+            condition = cond.real_condition(x_in, labels, module)
+            logits, _ = cond.discriminate(module.discriminator, x_in, condition)
+            d = torch.sigmoid(logits).cpu()
             fake = module.eval_generator(z).cpu()
         order = torch.argsort(z[:, 0].cpu())
         return plots.figure1(x, datamodule.density(x), d, z[order, 0].cpu(), fake[order, 0], title)
@@ -64,8 +70,16 @@ class SamplesCallback(L.Callback):
         if trainer.global_rank != 0:
             return
         name, image = self.picture(module, trainer.datamodule)
-        if not name:
-            return
+        pictures = {name: image} if name else {}
+        # The conditioning's grids: one row per class, InfoGAN's codes, BiGAN's reconstructions.
+        extras = module.conditioning.pictures(module, trainer.datamodule)
+        for extra, (images, nrow) in extras.items():
+            pictures[extra] = plots.image_grid(images, nrow=nrow)
+        for key, picture in pictures.items():
+            self._save(trainer, module, key, picture)
+
+    def _save(self, trainer: L.Trainer, module: GANModule, name: str, image: np.ndarray) -> None:
+        """``samples/<name>_<iteration>.png`` and, for W&B, ``samples/<name>`` as uint8."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(self.output_dir / f"{name}_{module.iteration:07d}.png")
         for logger in trainer.loggers:

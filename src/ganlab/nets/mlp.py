@@ -44,7 +44,8 @@ def _check_layers(num_layers: int, hidden_dim: int) -> None:
 class MLPGenerator(nn.Module):
     """``z -> x``: ``num_layers`` hidden layers of ``hidden_dim`` units, then a linear layer
     reshaped to ``data_shape``; ``output="tanh"`` for images in [-1, 1], ``"linear"`` for toy
-    vectors."""
+    vectors. ``batch_norm=True`` puts a ``BatchNorm1d`` between each hidden linear layer (then
+    without bias) and its activation, as in DCGAN's generator (Radford et al. 2016)."""
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class MLPGenerator(nn.Module):
         num_layers: int = 3,
         activation: str = "relu",
         output: str = "linear",
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         if latent_dim < 1:
@@ -66,7 +68,10 @@ class MLPGenerator(nn.Module):
         layers: list[nn.Module] = []
         width = self.latent_dim
         for _ in range(num_layers):
-            layers += [nn.Linear(width, hidden_dim), make_activation(activation)]
+            layers.append(nn.Linear(width, hidden_dim, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(hidden_dim))
+            layers.append(make_activation(activation))
             width = hidden_dim
         layers.append(nn.Linear(width, math.prod(self.data_shape)))
         if output == "tanh":

@@ -1,0 +1,348 @@
+"""Mode collapse on the toy mixtures: the plain GAN, each trick and the best presets, beside the
+published rows of PacGAN (Lin et al. 2018, Table 1) and VEEGAN (Srivastava et al. 2017, Table 1).
+
+Every run is a real ``ganlab`` training run (the Hydra config of ``ganlab-train``, composed in
+Python, with ``logger=none`` and only the evaluation callback), evaluated on 2,500 samples from
+the fixed evaluation seed (modes covered, high-quality share, reverse KL: the PacGAN/VEEGAN
+protocol). Each row is the mean ± sample standard deviation over the seeds.
+
+    python benchmarks/toy_table.py [--seeds 0,1,2,3,4] [--iterations 5000] [--only plain,r1]
+        [--datasets toy_grid,toy_ring] [--jobs 2] [--threads 1] [--table-only]
+
+Results are appended to ``benchmarks/results/toy_table.json`` as each run finishes (a run
+already there with the same dataset, row, seed and iterations is not run again), and the table
+is rewritten from that file: ``toy_table.md`` and ``toy_table.png``. Rows without a measurement
+are shown as "not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATASETS = ("toy_grid", "toy_ring")
+
+#: Overrides of every run: no logger, no checkpoints or figures, one final evaluation.
+QUIET = [
+    "logger=none",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "~callbacks.progress_bar",
+    "~callbacks.checkpoint",
+    "~callbacks.samples",
+    "metrics.num_samples=2500",
+]
+
+#: The rows of the table: name -> overrides added to ``data=<dataset>`` (plain GAN: the default
+#: non-saturating MLP 3x128, latent 2, Adam 1e-3, batch 256). Per-trick settings are the
+#: trick's config defaults unless stated.
+TRICK_ROWS: dict[str, list[str]] = {
+    "plain": [],
+    "label_smoothing": ["tricks=[label_smoothing]"],
+    # sigma 0.1 annealed to 0 over the run.
+    "instance_noise": ["tricks=[instance_noise]",
+                       "tricks.instance_noise.anneal_iterations=${train.iterations}"],
+    # VBN needs batch norm in G: the MLP generator's batch_norm option.
+    "virtual_batch_norm": ["tricks=[virtual_batch_norm]", "generator.net.batch_norm=true"],
+    "minibatch_discrimination": ["tricks=[minibatch_discrimination]"],
+    "feature_matching": ["tricks=[feature_matching]"],
+    "historical_averaging": ["tricks=[historical_averaging]"],
+    "ttur": ["tricks=[ttur]"],
+    "ema": ["tricks=[ema]"],
+    "spectral_norm": ["tricks=[spectral_norm]"],
+    "r1": ["tricks=[r1]"],
+    "gradient_penalty": ["tricks=[gradient_penalty]"],
+}
+
+#: The presets are run at their own length (``--iterations`` does not apply to them).
+PRESET_ROWS: dict[str, dict[str, list[str]]] = {
+    "toy_grid": {"best preset (experiment=toy_grid_best)": ["experiment=toy_grid_best"]},
+    "toy_ring": {"best preset (experiment=toy_ring_best)": ["experiment=toy_ring_best"]},
+}
+
+#: Published rows, same protocol (2,500 samples; modes, high-quality %, reverse KL).
+PUBLISHED: dict[str, list[tuple[str, float, float, float | None]]] = {
+    "toy_grid": [
+        ("PacGAN Table 1: GAN", 17.3, 94.8, 0.70),
+        ("PacGAN Table 1: PacGAN4", 24.8, 93.6, 0.04),
+        ("VEEGAN Table 1: GAN", 3.3, 0.5, None),
+        ("VEEGAN Table 1: Unrolled GAN", 23.6, 16.0, None),
+        ("VEEGAN Table 1: VEEGAN", 24.6, 40.0, None),
+    ],
+    "toy_ring": [
+        ("PacGAN Table 1: GAN", 6.3, 98.2, 0.45),
+        ("PacGAN Table 1: PacGAN2", 7.9, 95.6, 0.07),
+        ("VEEGAN Table 1: GAN", 1.0, 99.3, None),
+        ("VEEGAN Table 1: VEEGAN", 8.0, 52.9, None),
+    ],
+}
+
+
+def row_overrides(dataset: str, row: str, iterations: int) -> list[str]:
+    """The overrides of ``row`` on ``dataset`` (trick rows run ``iterations`` iterations)."""
+    if row in TRICK_ROWS:
+        return [f"data={dataset}", f"train.iterations={iterations}", *TRICK_ROWS[row]]
+    return list(PRESET_ROWS[dataset][row])
+
+
+def run_one(overrides: list[str], seed: int, threads: int = 1) -> dict[str, Any]:
+    """Train one ganlab run (``ganlab-train <overrides> seed=<seed>`` without logger, checkpoints
+    or figures) in this process; its final metrics and wall time in seconds."""
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from ganlab.cli import config_dir
+    from ganlab.train import train
+
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as out:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose(
+                config_name="train",
+                overrides=[*QUIET, *overrides, f"seed={seed}"],
+                return_hydra_config=True,
+            )
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = out
+            cfg.hydra.job.num = 0
+            if cfg.callbacks.get("evaluation") is not None:
+                cfg.metrics.every_n_iterations = 0  # final evaluation only
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        iterations = int(cfg.train.iterations)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        metrics = train(cfg)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return {
+        "modes_covered": int(metrics["modes_covered"]),
+        "num_modes": int(metrics["num_modes"]),
+        "hq_fraction": float(metrics["hq_fraction"]),
+        "reverse_kl": float(metrics["reverse_kl"]),
+        "iterations": iterations,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "threads": threads,
+    }
+
+
+def _job(dataset: str, row: str, seed: int, iterations: int, threads: int) -> dict[str, Any]:
+    os.environ.setdefault("WANDB_MODE", "offline")
+    overrides = row_overrides(dataset, row, iterations)
+    result = run_one(overrides, seed, threads)
+    return {"dataset": dataset, "row": row, "seed": seed, "overrides": overrides, **result}
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    """The runs recorded in ``path`` (one JSON object per line)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _mean_std(values: list[float]) -> str:
+    if any(math.isinf(v) for v in values):
+        return "inf"
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.3g}"  # one seed: no spread to report
+    return f"{mean:.3g} ± {statistics.stdev(values):.2g}"
+
+
+def summarize(runs: list[dict[str, Any]], dataset: str, row: str) -> dict[str, Any] | None:
+    """Mean ± std over seeds of ``row`` on ``dataset`` (runs of the longest length only)."""
+    mine = [r for r in runs if r["dataset"] == dataset and r["row"] == row]
+    if not mine:
+        return None
+    iterations = max(r["iterations"] for r in mine)
+    by_seed = {r["seed"]: r for r in mine if r["iterations"] == iterations}
+    rs = [by_seed[s] for s in sorted(by_seed)]
+    return {
+        "seeds": sorted(by_seed),
+        "iterations": iterations,
+        "modes": [r["modes_covered"] for r in rs],
+        "hq": [100 * r["hq_fraction"] for r in rs],
+        "kl": [r["reverse_kl"] for r in rs],
+        "wall": [r["wall_s"] for r in rs],
+        "num_modes": rs[0]["num_modes"],
+    }
+
+
+def all_rows(dataset: str) -> list[str]:
+    return [*TRICK_ROWS, *PRESET_ROWS[dataset]]
+
+
+def markdown(runs: list[dict[str, Any]], iterations: int) -> str:
+    """The table (one section per dataset) as markdown."""
+    commands = list(dict.fromkeys(r.get("command", "") for r in runs if r.get("command")))
+    lines = [
+        "# Mode collapse on the toy mixtures",
+        "",
+        "Produced by these commands (each appends its runs to `toy_table.json`; the table is "
+        "rebuilt from that file, also by `python benchmarks/toy_table.py --table-only`):",
+        "",
+        *[f"    {c}" for c in commands],
+        "",
+        "Protocol: each run is evaluated on 2,500 samples of G (of its EMA when the `ema` trick "
+        "is on) from the fixed evaluation noise seed; a sample is high-quality when within 3σ "
+        "of its nearest mode; reverse KL is KL(mode histogram of the high-quality samples ‖ "
+        "uniform). Cells are mean ± sample standard deviation over the seeds listed. Trick rows: "
+        "the plain GAN (non-saturating cost, MLP G and D of 3×128, latent dimension 2, Adam lr "
+        f"1e-3 β=(0.5, 0.999), batch 256) plus one trick with its config defaults, trained for "
+        f"{iterations} iterations (a shorter protocol than the default 10,000, to fit the CPU "
+        "budget); the presets run at their own length. Wall time: seconds per run, one CPU "
+        "thread per run, two runs in parallel on a 2-core machine shared with other jobs "
+        "(load 2-11, so pessimistic); CPU s is the run's own CPU time. Rows marked "
+        "\"not run\" were not measured (out of time).",
+        "",
+    ]
+    for dataset in DATASETS:
+        lines += [f"## {dataset}", "",
+                  "| row | iterations | seeds | modes covered | high-quality % | reverse KL "
+                  "| wall s |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in all_rows(dataset):
+            s = summarize(runs, dataset, row)
+            if s is None:
+                lines.append(f"| {row} | | | not run | not run | not run | |")
+                continue
+            seeds = ",".join(str(x) for x in s["seeds"])
+            lines.append(
+                f"| {row} | {s['iterations']} | {seeds} | {_mean_std(s['modes'])} "
+                f"/ {s['num_modes']} | {_mean_std(s['hq'])} | {_mean_std(s['kl'])} "
+                f"| {statistics.fmean(s['wall']):.0f} |"
+            )
+        for name, modes, hq, kl in PUBLISHED[dataset]:
+            kl_text = "—" if kl is None else f"{kl}"
+            lines.append(f"| *{name}* (published) | | | {modes} | {hq} | {kl_text} | |")
+        lines.append("")
+        for row in PRESET_ROWS[dataset]:
+            mine = sorted((r for r in runs if r["dataset"] == dataset and r["row"] == row),
+                          key=lambda r: r["seed"])
+            if not mine:
+                continue
+            lines += [f"Per seed, {row} (the bar: all {mine[0]['num_modes']} modes, "
+                      "high-quality > 90 %, reverse KL < 0.04; column 'bar' checks these three; "
+                      "time: see wall and CPU seconds):", "",
+                      "| seed | modes | high-quality % | reverse KL | wall s | CPU s | bar |",
+                      "|---|---|---|---|---|---|---|"]
+            for r in mine:
+                ok = (r["modes_covered"] == r["num_modes"] and r["hq_fraction"] > 0.9
+                      and r["reverse_kl"] < 0.04)
+                lines.append(
+                    f"| {r['seed']} | {r['modes_covered']} | {100 * r['hq_fraction']:.1f} "
+                    f"| {r['reverse_kl']:.4f} | {r['wall_s']:.0f} | {r.get('cpu_s', '')} "
+                    f"| {'yes' if ok else 'NO'} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict[str, Any]], path: Path) -> None:
+    """Bar charts of modes covered, high-quality % and reverse KL (mean, std error bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(DATASETS), 3, figsize=(16, 9), squeeze=False)
+    for i, dataset in enumerate(DATASETS):
+        rows = [r for r in all_rows(dataset) if summarize(runs, dataset, r) is not None]
+        stats = [summarize(runs, dataset, r) for r in rows]
+        for j, (key, title) in enumerate(
+            [("modes", "modes covered"), ("hq", "high-quality %"), ("kl", "reverse KL")]
+        ):
+            ax = axes[i][j]
+            means = [statistics.fmean(s[key]) for s in stats]
+            stds = [statistics.stdev(s[key]) if len(s[key]) > 1 else 0.0 for s in stats]
+            ax.bar(range(len(rows)), means, yerr=stds, capsize=3, color="tab:blue")
+            ax.set_xticks(range(len(rows)))
+            ax.set_xticklabels([r.split(" ")[0] if r.startswith("best") is False else "best"
+                                for r in rows], rotation=70, fontsize=7)
+            ax.set_title(f"{dataset}: {title}")
+            if key == "modes" and stats:
+                ax.axhline(stats[0]["num_modes"], color="k", lw=0.8, ls=":")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--iterations", type=int, default=5000, help="iterations of the trick rows")
+    p.add_argument("--only", default="", help="comma-separated rows (names or 'best')")
+    p.add_argument("--datasets", default=",".join(DATASETS))
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--table-only", action="store_true", help="rebuild the table, run nothing")
+    args = p.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    datasets = [d for d in args.datasets.split(",") if d]
+    for d in datasets:
+        if d not in DATASETS:
+            sys.exit(f"toy_table: error: unknown dataset {d!r}; valid: {', '.join(DATASETS)}")
+    only = [o for o in args.only.split(",") if o]
+    for o in only:
+        if o != "best" and o not in TRICK_ROWS:
+            sys.exit(f"toy_table: error: unknown row {o!r}; valid: best, {', '.join(TRICK_ROWS)}")
+    raw = args.results / "toy_table.json"
+    runs = load(raw)
+    args_text = " ".join(argv if argv is not None else sys.argv[1:])
+    command = f"python benchmarks/toy_table.py {args_text}".strip()
+
+    def wanted(dataset: str, row: str) -> bool:
+        if not only:
+            return True
+        return row in only or ("best" in only and row in PRESET_ROWS[dataset])
+
+    done = {(r["dataset"], r["row"], r["seed"], r["iterations"]) for r in runs}
+    todo = []
+    for dataset in datasets:
+        for row in all_rows(dataset):
+            if not wanted(dataset, row):
+                continue
+            its = args.iterations if row in TRICK_ROWS else None
+            for seed in seeds:
+                if its is not None and (dataset, row, seed, its) in done:
+                    continue
+                if its is None and any(k[:3] == (dataset, row, seed) for k in done):
+                    continue
+                todo.append((dataset, row, seed, args.iterations, args.threads))
+    if not args.table_only and todo:
+        args.results.mkdir(parents=True, exist_ok=True)
+        print(f"toy_table: {len(todo)} runs, {args.jobs} at a time", flush=True)
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_job, *t): t for t in todo}
+            for fut in as_completed(futures):
+                r = {**fut.result(), "command": command}
+                with open(raw, "a") as f:
+                    f.write(json.dumps(r) + "\n")
+                print(f"{r['dataset']:9s} {r['row']:30s} seed {r['seed']}: "
+                      f"{r['modes_covered']}/{r['num_modes']} modes, hq {r['hq_fraction']:.3f}, "
+                      f"KL {r['reverse_kl']:.4f}, {r['wall_s']:.0f} s", flush=True)
+        runs = load(raw)
+    table = markdown(runs, args.iterations)
+    (args.results / "toy_table.md").write_text(table + "\n")
+    plot(runs, args.results / "toy_table.png")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""The conditioning interface: what G and D receive besides ``z`` and ``x``, and its costs.
+
+A *conditioning* decides, for one run:
+
+- the code appended to ``z`` (:meth:`Conditioning.sample_code`): G's input is ``cat(z, code)``,
+  drawn from the module's noise generator right after ``z`` (so a resumed run draws the same
+  codes, and an unconditional run, which draws no code, the same ``z`` as before);
+- the condition D receives with a fake sample (:meth:`~Conditioning.fake_condition`, from G's
+  input) and with a real one (:meth:`~Conditioning.real_condition`, from the data's labels);
+- how D consumes it (:meth:`~Conditioning.discriminate` returns the adversarial logits and an
+  optional auxiliary output, e.g. class logits or InfoGAN's Q);
+- the extra cost terms of each player (:meth:`~Conditioning.d_cost`, :meth:`~Conditioning.g_cost`).
+
+The training step calls these hooks and never branches on a conditioning's name. The default,
+:class:`Unconditional`, draws nothing and changes nothing. New weights (embeddings, heads, an
+encoder) live in wrapper ``nn.Module``\\ s that replace ``module.discriminator`` or
+``module.generator`` in :meth:`~Conditioning.setup`, so they are optimised with that player and
+saved in its ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlab.errors import GanlabError
+from ganlab.nets.eval_mode import evaluating
+
+if TYPE_CHECKING:
+    from ganlab.module import GANModule
+
+
+@dataclass
+class CondDStep:
+    """What a discriminator step has computed, handed to :meth:`Conditioning.d_cost`."""
+
+    real: Tensor
+    fake: Tensor
+    labels: Tensor | None
+    real_condition: Tensor | None
+    fake_condition: Tensor | None
+    real_logits: Tensor
+    fake_logits: Tensor
+    real_aux: Tensor | None
+    fake_aux: Tensor | None
+    iteration: int
+
+
+@dataclass
+class CondGStep:
+    """What a generator step has computed, handed to :meth:`Conditioning.g_cost`."""
+
+    real: Tensor
+    fake: Tensor
+    latent: Tensor
+    fake_condition: Tensor | None
+    fake_logits: Tensor
+    fake_aux: Tensor | None
+    iteration: int
+
+
+class Conditioning:
+    """Base class and unconditional default: every hook is neutral."""
+
+    name: ClassVar[str] = "none"
+    #: D's forward needs a condition, so nothing may call ``discriminator(x)`` alone (gradient
+    #: penalties, feature matching, minibatch discrimination).
+    conditions_discriminator: ClassVar[bool] = False
+    #: Samples can be requested per class (class grids, per-class accuracy, intra-class FID).
+    class_conditional: ClassVar[bool] = False
+    #: Number of classes, set by :meth:`bind` for the kinds that use labels.
+    num_classes: int | None = None
+
+    def bind(self, datamodule: Any) -> None:
+        """Read what the data offers (e.g. its number of classes); called before the nets
+        are built."""
+
+    @property
+    def code_dim(self) -> int:
+        """Columns appended to ``z`` in G's input."""
+        return 0
+
+    def discriminator_shape(self, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The input shape D's network is built for (``data_shape`` unless D sees more)."""
+        return data_shape
+
+    def setup(self, module: GANModule) -> None:
+        """Wrap ``module.generator`` / ``module.discriminator`` (called before the tricks')."""
+
+    def sample_code(self, n: int, generator: torch.Generator) -> Tensor | None:
+        """``n`` codes appended to ``z``, drawn from ``generator``; ``None``: no code."""
+        return None
+
+    def fake_condition(self, z: Tensor, code: Tensor) -> Tensor | None:
+        """What D receives with ``G(cat(z, code))``."""
+        return None
+
+    def real_condition(self, real: Tensor, labels: Tensor | None, module: GANModule
+                       ) -> Tensor | None:
+        """What D receives with the real minibatch ``real`` (labels: its class labels)."""
+        return None
+
+    def discriminate(self, disc: nn.Module, x: Tensor, condition: Tensor | None
+                     ) -> tuple[Tensor, Tensor | None]:
+        """``(logits (B,), auxiliary output or None)`` of D on ``x`` given ``condition``."""
+        return disc(x), None
+
+    def d_cost(self, cost: Tensor, step: CondDStep, module: GANModule) -> Tensor:
+        """D's cost with this conditioning's terms."""
+        return cost
+
+    def g_cost(self, cost: Tensor, step: CondGStep, module: GANModule) -> Tensor:
+        """G's cost with this conditioning's terms."""
+        return cost
+
+    def class_code(self, labels: Tensor) -> Tensor:
+        """The code that asks G for the classes ``labels`` (class-conditional kinds only)."""
+        raise GanlabError(f"conditioning '{self.name}' cannot generate a requested class")
+
+    def metrics(self, module: GANModule, datamodule: Any, num_samples: int) -> dict[str, float]:
+        """This conditioning's evaluation numbers (added to ``metrics.json`` and ``val/*``)."""
+        return {}
+
+    def pictures(self, module: GANModule, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
+        """Extra image grids of the generator: ``name -> (images in [-1, 1], images per row)``
+        (saved as ``samples/<name>_<iteration>.png`` and logged as ``samples/<name>``)."""
+        return {}
+
+    def log_values(self) -> dict[str, float]:
+        """Scalars to log (without a prefix), from the last step."""
+        return {}
+
+    def tags(self) -> list[str]:
+        """W&B tags."""
+        return [] if self.name == "none" else [f"conditioning={self.name}"]
+
+
+class Unconditional(Conditioning):
+    """The plain GAN: G(z), D(x)."""
+
+
+def require_classes(name: str, datamodule: Any) -> int:
+    """The number of classes of ``datamodule``; one clear line when it has none."""
+    k = getattr(datamodule, "num_classes", None)
+    if not k or k < 2:
+        raise GanlabError(
+            f"conditioning={name} needs labelled data with at least 2 classes; "
+            f"data {type(datamodule).__name__} has num_classes={k}"
+        )
+    return int(k)
+
+
+def one_hot(labels: Tensor, num_classes: int) -> Tensor:
+    """float one-hot rows ``(B, K)`` of integer labels ``(B,)``."""
+    return F.one_hot(labels.long(), num_classes).to(torch.float32)
+
+
+def uniform_labels(n: int, num_classes: int, generator: torch.Generator) -> Tensor:
+    """``n`` labels uniform over ``0..K-1`` from ``generator`` (on its device)."""
+    return torch.randint(num_classes, (n,), generator=generator, device=generator.device)
+
+
+def concat_condition(x: Tensor, onehot: Tensor) -> Tensor:
+    """``x`` with ``y`` appended: as ``K`` constant channels for images ``(B, C, H, W)``, as ``K``
+    features for vectors ``(B, d)`` (Mirza & Osindero 2014: y is fed to D's input)."""
+    if x.dim() == 4:
+        b, _, h, w = x.shape
+        return torch.cat([x, onehot.to(x.dtype)[:, :, None, None].expand(b, -1, h, w)], 1)
+    return torch.cat([x.flatten(1), onehot.to(x.dtype)], 1)
+
+
+def concat_shape(data_shape: Sequence[int], extra: int) -> tuple[int, ...]:
+    """The shape of :func:`concat_condition`'s output for one sample."""
+    shape = tuple(int(s) for s in data_shape)
+    if len(shape) == 3:
+        return (shape[0] + extra, shape[1], shape[2])
+    return (int(torch.Size(shape).numel()) + extra,)
+
+
+def require_features(disc: nn.Module, name: str) -> int:
+    """D's feature size; one line when D has no ``features()``/``head()``."""
+    if not all(hasattr(disc, a) for a in ("features", "head", "feature_dim")):
+        raise GanlabError(
+            f"conditioning={name} needs a discriminator with features(), head() and "
+            f"feature_dim (mlp, dcgan); got {type(disc).__name__}"
+        )
+    return int(disc.feature_dim)
+
+
+def drop_head(net: nn.Module) -> nn.Module:
+    """``net`` without the submodules that ``net.features`` does not use (its logit head), so
+    they are neither optimised nor saved; returns ``net``."""
+    params = dict(net.named_parameters())
+    shape = tuple(getattr(net, "data_shape", ()))
+    if not params or not shape:
+        return net
+    with evaluating(net):
+        f = net.features(torch.zeros(2, *shape, device=next(iter(params.values())).device))
+        grads = torch.autograd.grad(f.sum(), list(params.values()), allow_unused=True)
+    unused = {name for name, grad in zip(params, grads, strict=True) if grad is None}
+    for name, sub in list(net.named_children()):
+        names = [f"{name}.{p}" for p, _ in sub.named_parameters()]
+        if names and all(n in unused for n in names):
+            setattr(net, name, None)
+    return net
+
+
+def to_device_of(new: nn.Module, old: nn.Module) -> nn.Module:
+    """``new`` on the device of ``old``'s first parameter."""
+    first = next(old.parameters(), None)
+    return new if first is None else new.to(first.device)
+
+
+class ClassConditioning(Conditioning):
+    """Base of the kinds conditioned on a class label ``y`` (concat, projection, auxiliary).
+
+    G's code is ``one_hot(y)`` with ``y`` uniform over the ``K`` classes of the data (drawn from
+    the noise generator); D receives ``y`` (the fake's requested class, or the real label).
+    """
+
+    class_conditional = True
+    #: Samples per class (columns) of the class grid.
+    grid_columns: ClassVar[int] = 10
+
+    def __init__(self, classifier: str | None = None) -> None:
+        """``classifier``: file of the lab's classifier (``ganlab-train-classifier``) judging
+        generated images; when it does not exist, the classifier metrics are skipped with a
+        note. ``None``: no classifier. Gaussian mixtures are judged by their nearest mode."""
+        self.classifier = classifier
+        self._extractor: Any = None
+        self._real_features: Tensor | None = None
+        self._noted = False
+
+    def bind(self, datamodule: Any) -> None:
+        self.num_classes = require_classes(self.name, datamodule)
+
+    @property
+    def k(self) -> int:
+        if self.num_classes is None:
+            raise GanlabError(f"conditioning={self.name}: bind() it to the data first")
+        return self.num_classes
+
+    @property
+    def code_dim(self) -> int:
+        return self.k
+
+    def sample_code(self, n: int, generator: torch.Generator) -> Tensor:
+        return one_hot(uniform_labels(n, self.k, generator), self.k)
+
+    def fake_condition(self, z: Tensor, code: Tensor) -> Tensor:
+        return code.argmax(1)
+
+    def real_condition(self, real: Tensor, labels: Tensor | None, module: GANModule) -> Tensor:
+        if labels is None:
+            raise GanlabError(f"conditioning={self.name} needs the labels of the real data")
+        return labels.to(real.device).long()
+
+    def class_code(self, labels: Tensor) -> Tensor:
+        return one_hot(labels, self.k)
+
+    def metrics(self, module: GANModule, datamodule: Any, num_samples: int) -> dict[str, float]:
+        """Per-class accuracy (and intra-class FID with a classifier), ``num_samples // K``
+        samples requested per class (:mod:`ganlab.metrics.conditional`)."""
+        from ganlab.metrics import conditional
+
+        per_class = max(num_samples // self.k, 2)
+        centers = getattr(datamodule, "mode_centers", None)
+        if centers is not None:
+            return conditional.per_class_accuracy(
+                module, lambda x: conditional.nearest_mode(x, centers), self.k, per_class
+            )
+        extractor = self._load_extractor(module)
+        if extractor is None or not hasattr(datamodule, "images"):
+            return {}
+        if self._real_features is None:  # the real images do not change: extract them once
+            from ganlab.metrics.extractor import extract
+
+            self._real_features = torch.cat([
+                extract(extractor, part.float() / 127.5 - 1)[0]
+                for part in datamodule.images.split(5000)
+            ])
+        return conditional.classifier_metrics(
+            module, extractor, self._real_features, datamodule.labels, self.k, per_class
+        )
+
+    def _load_extractor(self, module: GANModule) -> Any:
+        if self._extractor is None and self.classifier and not self._noted:
+            from ganlab.data.images import resolve_path
+            from ganlab.metrics.classifier import load_classifier_extractor
+
+            path = resolve_path(self.classifier)
+            if not path.is_file():
+                self._noted = True
+                print(f"ganlab: no classifier at {path}: per-class accuracy and intra-class "
+                      f"FID skipped (train one with: ganlab-train-classifier data={path.stem})")
+                return None
+            self._extractor = load_classifier_extractor(path)
+        if self._extractor is not None:
+            self._extractor.to(module.device)
+        return self._extractor
+
+    def pictures(self, module: GANModule, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
+        """Image data: the class grid, one row per class, the same ``z`` down each column."""
+        if len(tuple(datamodule.data_shape)) != 3:
+            return {}
+        from ganlab.callbacks.samples import SAMPLE_SEED
+
+        cols = self.grid_columns
+        gen = torch.Generator(device=module.device).manual_seed(SAMPLE_SEED)
+        z = module.sample_prior(cols, gen).repeat(self.k, 1)
+        labels = torch.arange(self.k, device=module.device).repeat_interleave(cols)
+        latent = torch.cat([z, self.class_code(labels).to(z.dtype)], 1)
+        return {"classes": (module.generate_from(latent), cols)}

@@ -1,0 +1,69 @@
+"""lr_decay: the linear schedule against hand computations, applied to both optimizers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from ganlab.build import build_datamodule, build_module
+from ganlab.errors import GanlabError
+from ganlab.train import train
+from ganlab.tricks.lr_decay import LRDecay, decay_factor
+
+
+@pytest.mark.parametrize(
+    ("iteration", "expected"),
+    [(0, 1.0), (100, 1.0), (200, 1.0), (500, 1.0 - 0.9 * 0.5), (800, 0.1), (900, 0.1),
+     (350, 1.0 - 0.9 * 0.25)],
+)
+def test_decay_factor_hand_values(iteration: int, expected: float) -> None:
+    # T = 800, s = 200, f = 0.1: progress (t - 200) / 600
+    assert abs(decay_factor(iteration, 800, 200, 0.1) - expected) <= 1e-12
+
+
+def test_decay_factor_without_ramp_jumps_at_the_end() -> None:
+    assert decay_factor(4, 5, 5, 0.3) == 1.0
+    assert decay_factor(5, 5, 5, 0.3) == 0.3
+
+
+def _fake_module(iteration: int, lrs: tuple[float, float]) -> SimpleNamespace:
+    opts = [torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=lr) for lr in lrs]
+    return SimpleNamespace(iteration=iteration, optimizers=lambda: opts, opts=opts)
+
+
+def test_after_g_step_sets_next_iterations_rate_from_the_initial_one() -> None:
+    trick = LRDecay(total_iterations=10, start_iteration=0, final_factor=0.0)
+    module = _fake_module(0, (1e-3, 4e-3))
+    for it in range(10):
+        module.iteration = it
+        trick.after_g_step(module)
+        expected = 1.0 - (it + 1) / 10
+        for opt, lr0 in zip(module.opts, (1e-3, 4e-3), strict=True):
+            group = opt.param_groups[0]
+            assert group["base_lr"] == lr0
+            assert abs(group["lr"] - lr0 * expected) <= 1e-15
+    assert trick.log_values() == {"factor": 0.0}
+    # the initial rate travels with the optimizer's state (so a resumed run keeps it)
+    assert module.opts[1].state_dict()["param_groups"][0]["base_lr"] == 4e-3
+
+
+def test_bad_settings_fail_with_one_line() -> None:
+    for kwargs in ({"total_iterations": 0}, {"start_iteration": -1}, {"final_factor": 1.5}):
+        with pytest.raises(GanlabError, match="lr_decay"):
+            LRDecay(**kwargs)
+
+
+def test_total_defaults_to_the_runs_iterations(make_cfg) -> None:
+    cfg = make_cfg("tricks=[lr_decay]", "train.iterations=7")
+    module = build_module(cfg, build_datamodule(cfg))
+    (trick,) = list(module.tricks)
+    assert trick.total_iterations == 7
+    assert abs(trick.factor(7) - 0.1) <= 1e-12
+
+
+def test_short_run_trains(make_cfg) -> None:
+    cfg = make_cfg("tricks=[lr_decay]", "train.iterations=4", "metrics.every_n_iterations=0")
+    assert train(cfg)["iterations"] == 4
