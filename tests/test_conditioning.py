@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import Tensor, nn
+from nets_helpers import LinearCritic
+from torch import nn
 from torch.testing import assert_close
 
 from ganlab.build import build_datamodule, build_module
@@ -27,25 +28,6 @@ from ganlab.nets.mlp import MLPDiscriminator
 from ganlab.train import train
 
 CLASS_KINDS = ["concat", "projection", "auxiliary"]
-
-
-class TinyD(nn.Module):
-    """features(x) = x (2 features), head(f) = w . f + b."""
-
-    def __init__(self, w: list[float], b: float) -> None:
-        super().__init__()
-        self.w = nn.Parameter(torch.tensor(w))
-        self.b = nn.Parameter(torch.tensor(b))
-        self.feature_dim = len(w)
-
-    def features(self, x: Tensor) -> Tensor:
-        return x.flatten(1)
-
-    def head(self, f: Tensor) -> Tensor:
-        return f @ self.w + self.b
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
 
 
 # -- formulas ------------------------------------------------------------------------------
@@ -81,7 +63,8 @@ def test_concat_discriminator_shapes(net: str) -> None:
 
 
 def test_projection_output_by_hand() -> None:
-    d = ProjectionDiscriminator(TinyD([1.0, -2.0], 0.5), num_classes=3)
+    d = ProjectionDiscriminator(LinearCritic([1.0, -2.0], 0.5, dtype=torch.float32),
+                                num_classes=3)
     with torch.no_grad():
         d.embed.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 3.0]]))
     x = torch.tensor([[1.0, 2.0], [3.0, -1.0]])

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from nets_helpers import LinearCritic
 from torch import Tensor, nn
 from torch.testing import assert_close
 
@@ -40,25 +41,6 @@ NAMES = [
     "gradient_penalty",
     "r1",
 ]
-
-
-class LinearCritic(nn.Module):
-    """D(x) = w . flatten(x) + b; features(x) = flatten(x) (identity), head(f) = w . f + b."""
-
-    def __init__(self, w: list[float], b: float = 0.0, dtype: torch.dtype = torch.float64):
-        super().__init__()
-        self.w = nn.Parameter(torch.tensor(w, dtype=dtype))
-        self.b = nn.Parameter(torch.tensor(b, dtype=dtype))
-        self.feature_dim = len(w)
-
-    def features(self, x: Tensor) -> Tensor:
-        return x.flatten(1)
-
-    def head(self, f: Tensor) -> Tensor:
-        return f @ self.w + self.b
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
 
 
 class HalfSquare(nn.Module):

@@ -26,6 +26,7 @@ from ganlab.conditioning.base import (
     ClassConditioning,
     CondDStep,
     CondGStep,
+    TwoHeadDiscriminator,
     require_features,
     to_device_of,
 )
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from ganlab.module import GANModule
 
 
-class AuxiliaryClassifierDiscriminator(nn.Module):
+class AuxiliaryClassifierDiscriminator(TwoHeadDiscriminator):
     """D with a class head: ``outputs(x) = (head(φ(x)), classifier(φ(x)))``."""
 
     def __init__(self, net: nn.Module, num_classes: int) -> None:
@@ -44,23 +45,8 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
         self.feature_dim = require_features(net, "auxiliary")
         self.classifier = nn.Linear(self.feature_dim, int(num_classes))
 
-    def features(self, x: Tensor) -> Tensor:
-        """``φ(x)``, ``(B, feature_dim)``."""
-        return self.net.features(x)
-
-    def head(self, f: Tensor) -> Tensor:
-        """Source logits ``(B,)`` from features."""
-        return self.net.head(f)
-
-    def outputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(source logits (B,), class logits (B, K))``, through ``__call__`` (so forward
-        hooks, e.g. of data-parallel strategies, see the call)."""
-        return self(x, aux=True)
-
-    def forward(self, x: Tensor, aux: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Source logits ``(B,)``; with ``aux``, also the class logits ``(B, K)``."""
-        f = self.net.features(x)
-        return (self.net.head(f), self.classifier(f)) if aux else self.net.head(f)
+    def aux_head(self) -> nn.Module:
+        return self.classifier
 
 
 def acgan_d_class_cost(real_class_logits: Tensor, real_labels: Tensor,

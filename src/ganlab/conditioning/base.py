@@ -192,6 +192,37 @@ def require_features(disc: nn.Module, name: str) -> int:
     return int(disc.feature_dim)
 
 
+class TwoHeadDiscriminator(nn.Module):
+    """D with a second head on its features: ``outputs(x) = (head(φ(x)), aux_head(φ(x)))``
+    (AC-GAN's class head, InfoGAN's Q). Subclasses set ``net`` and their second head, and
+    return it from :meth:`aux_head`."""
+
+    net: nn.Module
+    feature_dim: int
+
+    def aux_head(self) -> nn.Module:
+        """The second head, applied to ``φ(x)``."""
+        raise NotImplementedError
+
+    def features(self, x: Tensor) -> Tensor:
+        """``φ(x)``, ``(B, feature_dim)``."""
+        return self.net.features(x)
+
+    def head(self, f: Tensor) -> Tensor:
+        """Adversarial logits ``(B,)`` from features."""
+        return self.net.head(f)
+
+    def outputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(adversarial logits (B,), the second head's outputs)``, through ``__call__`` (so
+        forward hooks, e.g. of data-parallel strategies, see the call)."""
+        return self(x, aux=True)
+
+    def forward(self, x: Tensor, aux: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Adversarial logits ``(B,)``; with ``aux``, also the second head's outputs."""
+        f = self.net.features(x)
+        return (self.net.head(f), self.aux_head()(f)) if aux else self.net.head(f)
+
+
 def drop_head(net: nn.Module) -> nn.Module:
     """``net`` without the submodules that ``net.features`` does not use (its logit head), so
     they are neither optimised nor saved; returns ``net``."""

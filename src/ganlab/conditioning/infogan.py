@@ -34,6 +34,7 @@ from ganlab.conditioning.base import (
     CondDStep,
     CondGStep,
     Conditioning,
+    TwoHeadDiscriminator,
     one_hot,
     require_features,
     to_device_of,
@@ -58,7 +59,7 @@ def gaussian_log_likelihood(mean: Tensor, code: Tensor, std: float) -> Tensor:
     return (-0.5 * z.pow(2) - math.log(std) - 0.5 * LOG_2PI).sum(1)
 
 
-class InfoGANDiscriminator(nn.Module):
+class InfoGANDiscriminator(TwoHeadDiscriminator):
     """D with the head Q on its features: ``outputs(x) = (head(φ(x)), Q(φ(x)))``."""
 
     def __init__(self, net: nn.Module, q_outputs: int, hidden: int = 128) -> None:
@@ -69,23 +70,8 @@ class InfoGANDiscriminator(nn.Module):
             nn.Linear(self.feature_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, q_outputs)
         )
 
-    def features(self, x: Tensor) -> Tensor:
-        """``φ(x)``, ``(B, feature_dim)``."""
-        return self.net.features(x)
-
-    def head(self, f: Tensor) -> Tensor:
-        """Adversarial logits ``(B,)`` from features."""
-        return self.net.head(f)
-
-    def outputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(logits (B,), Q's outputs (B, Σ K_i + m))``, through ``__call__`` (so forward
-        hooks, e.g. of data-parallel strategies, see the call)."""
-        return self(x, aux=True)
-
-    def forward(self, x: Tensor, aux: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Adversarial logits ``(B,)``; with ``aux``, also Q's outputs."""
-        f = self.net.features(x)
-        return (self.net.head(f), self.q(f)) if aux else self.net.head(f)
+    def aux_head(self) -> nn.Module:
+        return self.q
 
 
 class InfoGAN(Conditioning):
