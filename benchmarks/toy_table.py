@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -138,6 +139,7 @@ def run_one(overrides: list[str], seed: int, threads: int = 1) -> dict[str, Any]
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "threads": threads,
+        "machine": f"{os.cpu_count()}-core {platform.machine()}, torch {torch.__version__}",
     }
 
 
@@ -156,8 +158,10 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def _mean_std(values: list[float]) -> str:
-    if any(math.isinf(v) for v in values):
-        return "inf"
+    finite = [v for v in values if not math.isinf(v)]
+    if len(finite) < len(values):  # no high-quality sample at all: KL undefined, reported ∞
+        rest = f"; the others {_mean_std(finite)}" if finite else ""
+        return f"∞ in {len(values) - len(finite)} of {len(values)} seeds{rest}"
     mean = statistics.fmean(values)
     if len(values) == 1:
         return f"{mean:.3g}"  # one seed: no spread to report
@@ -180,6 +184,7 @@ def summarize(runs: list[dict[str, Any]], dataset: str, row: str) -> dict[str, A
         "kl": [r["reverse_kl"] for r in rs],
         "wall": [r["wall_s"] for r in rs],
         "num_modes": rs[0]["num_modes"],
+        "machine": sorted({r.get("machine", "?") for r in rs}),
     }
 
 
@@ -206,30 +211,33 @@ def markdown(runs: list[dict[str, Any]], iterations: int) -> str:
         f"1e-3 β=(0.5, 0.999), batch 256) plus one trick with its config defaults, trained for "
         f"{iterations} iterations (a shorter protocol than the default 10,000, to fit the CPU "
         "budget); the presets run at their own length. Wall time: seconds per run, one CPU "
-        "thread per run, two runs in parallel on a 2-core machine shared with other jobs "
-        "(load 2-11, so pessimistic); CPU s is the run's own CPU time. Rows marked "
-        "\"not run\" were not measured (out of time).",
+        "thread per run, as many runs in parallel as the machine has cores (column "
+        "'machine'; the presets on the 2-core machine of the bar, shared with other jobs, so "
+        "pessimistic); CPU s is the run's own CPU time. Every trick keeps its config "
+        "defaults, tuned for nothing here: a row that collapses says that those defaults do "
+        "not suit this GAN, not that the trick cannot help. Rows marked \"not run\" were "
+        "not measured.",
         "",
     ]
     for dataset in DATASETS:
         lines += [f"## {dataset}", "",
                   "| row | iterations | seeds | modes covered | high-quality % | reverse KL "
-                  "| wall s |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| wall s | machine |",
+                  "|---|---|---|---|---|---|---|---|"]
         for row in all_rows(dataset):
             s = summarize(runs, dataset, row)
             if s is None:
-                lines.append(f"| {row} | | | not run | not run | not run | |")
+                lines.append(f"| {row} | | | not run | not run | not run | | |")
                 continue
             seeds = ",".join(str(x) for x in s["seeds"])
             lines.append(
                 f"| {row} | {s['iterations']} | {seeds} | {_mean_std(s['modes'])} "
                 f"/ {s['num_modes']} | {_mean_std(s['hq'])} | {_mean_std(s['kl'])} "
-                f"| {statistics.fmean(s['wall']):.0f} |"
+                f"| {statistics.fmean(s['wall']):.0f} | {'; '.join(s['machine'])} |"
             )
         for name, modes, hq, kl in PUBLISHED[dataset]:
             kl_text = "—" if kl is None else f"{kl}"
-            lines.append(f"| *{name}* (published) | | | {modes} | {hq} | {kl_text} | |")
+            lines.append(f"| *{name}* (published) | | | {modes} | {hq} | {kl_text} | | |")
         lines.append("")
         for row in PRESET_ROWS[dataset]:
             mine = sorted((r for r in runs if r["dataset"] == dataset and r["row"] == row),
@@ -267,8 +275,13 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
             [("modes", "modes covered"), ("hq", "high-quality %"), ("kl", "reverse KL")]
         ):
             ax = axes[i][j]
-            means = [statistics.fmean(s[key]) for s in stats]
-            stds = [statistics.stdev(s[key]) if len(s[key]) > 1 else 0.0 for s in stats]
+            finite = [[v for v in s[key] if not math.isinf(v)] for s in stats]
+            means = [statistics.fmean(v) if v else 0.0 for v in finite]
+            stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in finite]
+            for x, (s, v) in enumerate(zip(stats, finite, strict=True)):
+                if len(v) < len(s[key]):  # seeds with no high-quality sample: KL = ∞
+                    ax.annotate(f"∞×{len(s[key]) - len(v)}", (x, means[x]), ha="center",
+                                va="bottom", fontsize=7, color="tab:red")
             ax.bar(range(len(rows)), means, yerr=stds, capsize=3, color="tab:blue")
             ax.set_xticks(range(len(rows)))
             ax.set_xticklabels([r.split(" ")[0] if r.startswith("best") is False else "best"

@@ -142,7 +142,9 @@ class SemiSupervised(Conditioning):
         images, labels = datamodule.images, datamodule.labels
         idx = choose_labelled(labels, self.num_labelled // k, k, int(datamodule.seed))
         self._labelled = (images[idx], labels[idx])
-        test = _test_split(datamodule)
+        from ganlab.metrics.classifier import official_test_split
+
+        test = official_test_split(datamodule)
         if test is not None:
             self._held_out, self.test_source = test, "the official test split"
         else:
@@ -189,9 +191,3 @@ class SemiSupervised(Conditioning):
                 correct += int((disc.class_logits(x).argmax(1).cpu() == ys).sum())
         return {"ssl_test_accuracy": correct / len(labels), "ssl_test_size": float(len(labels))}
 
-
-def _test_split(datamodule: Any) -> tuple[Tensor, Tensor] | None:
-    """The dataset's official test split (torchvision datasets), or ``None``."""
-    from ganlab.metrics.classifier import _official_test_split
-
-    return _official_test_split(datamodule)

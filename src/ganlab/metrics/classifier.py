@@ -281,7 +281,7 @@ def stratified_split(
     return torch.cat(train).sort().values, torch.cat(test).sort().values
 
 
-def _official_test_split(datamodule: Any) -> tuple[Tensor, Tensor] | None:
+def official_test_split(datamodule: Any) -> tuple[Tensor, Tensor] | None:
     """The test split of a torchvision dataset (MNIST's t10k, CIFAR-10's test batch)."""
     from ganlab.data.images import _TorchvisionDataModule, resize_uint8, resolve_path
 
@@ -321,7 +321,7 @@ def labelled_splits(cfg: DictConfig) -> dict[str, Any]:
         raise GanlabError(f"ganlab-train-classifier needs labelled images; data={name} has none")
     if dm.num_classes is None:
         raise GanlabError(f"ganlab-train-classifier needs labels; data={name} is unlabelled")
-    official = _official_test_split(dm)
+    official = official_test_split(dm)
     if official is not None:
         x_train, y_train = dm.images, dm.labels
         x_test, y_test = official
