@@ -1,7 +1,7 @@
 """Iterations per second of the two data-parallel strategies, 2 CPU processes over gloo.
 
 ``ddp`` (Lightning's ``ddp_find_unused_parameters_true``: one DDP around the GANModule) against
-``ddp_split`` (:class:`ganlab.strategies.SplitDDPStrategy`: G and D in a DDP each).
+``ddp_split`` (:class:`ganlab.adapter.strategies.SplitDDPStrategy`: G and D in a DDP each).
 
 End to end (the default): real ``ganlab-train`` runs, each with a timer callback (defined here)
 that counts the iterations after a warm-up, with one process and the same global batch for

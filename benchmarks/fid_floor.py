@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ganlab.cli import config_dir
+from ganlab.app.cli import config_dir
 from ganlab.data.images import to_unit_range
 from ganlab.metrics.image_metrics import REAL_SEED, ImageMetrics
 

@@ -18,9 +18,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 
+from ganlab.adapter.module import GANModule
 from ganlab.data.toy import ToyGrid
 from ganlab.losses import NonSaturating
-from ganlab.module import GANModule
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.nets.mlp import MLPDiscriminator, MLPGenerator
 

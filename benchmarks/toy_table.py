@@ -106,8 +106,8 @@ def run_one(overrides: list[str], seed: int, threads: int = 1) -> dict[str, Any]
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    from ganlab.cli import config_dir
-    from ganlab.train import train
+    from ganlab.app.cli import config_dir
+    from ganlab.app.train import train
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as out:

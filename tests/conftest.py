@@ -15,7 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from ganlab.cli import config_dir
+from ganlab.app.cli import config_dir
 
 #: Overrides that make a run small and quiet for tests.
 FAST = [

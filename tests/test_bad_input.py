@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.cli import config_dir
+from ganlab.app.cli import config_dir
 
 BIN = Path(sys.executable).parent
 QUICK = ["logger=none", "train.iterations=2", "train.batch_size=16", "metrics.num_samples=100",

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from test_presets_conditional import write_classifier
 from torch.testing import assert_close
 
-from ganlab.build import build_datamodule, build_module, build_trainer
+from ganlab.app.build import build_datamodule, build_module, build_trainer
+from ganlab.app.train import train
 from ganlab.conditioning.base import CondDStep, CondGStep
 from ganlab.conditioning.bigan import (
     BiGANDiscriminator,
@@ -20,7 +21,6 @@ from ganlab.conditioning.bigan import (
     bigan_g_cost,
 )
 from ganlab.losses import NonSaturating
-from ganlab.train import train
 
 
 def test_costs_are_the_standard_ones_on_pairs_by_hand() -> None:

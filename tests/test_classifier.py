@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from test_data_images import write_idx
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.metrics.classifier import (
     ClassifierExtractor,
     DigitClassifier,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.compare import main
+from ganlab.app.compare import main
 
 
 def fake_run(root: Path, job: int, overrides: list[str], final: dict, history: list[dict]) -> None:

@@ -12,7 +12,8 @@ from nets_helpers import LinearCritic
 from torch import nn
 from torch.testing import assert_close
 
-from ganlab.build import build_datamodule, build_module
+from ganlab.app.build import build_datamodule, build_module
+from ganlab.app.train import train
 from ganlab.conditioning.auxiliary import (
     AuxiliaryClassifierDiscriminator,
     acgan_d_class_cost,
@@ -21,11 +22,10 @@ from ganlab.conditioning.auxiliary import (
 from ganlab.conditioning.base import concat_condition, concat_shape
 from ganlab.conditioning.concat import Concat
 from ganlab.conditioning.projection import ProjectionDiscriminator
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.metrics.conditional import accuracy_per_class, intra_class_fid, nearest_mode
 from ganlab.nets.dcgan import DCGANDiscriminator
 from ganlab.nets.mlp import MLPDiscriminator
-from ganlab.train import train
 
 CLASS_KINDS = ["concat", "projection", "auxiliary"]
 

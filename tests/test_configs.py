@@ -10,9 +10,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from test_data_images import write_mnist
 
-from ganlab.build import build_module
-from ganlab.cli import config_dir
-from ganlab.train import train
+from ganlab.app.build import build_module
+from ganlab.app.cli import config_dir
+from ganlab.app.train import train
 from ganlab.tricks.base import Trick
 
 CONF = Path(config_dir())

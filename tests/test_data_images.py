@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ganlab.core.errors import GanlabError
 from ganlab.data import (
     CIFAR10,
     MNIST,
@@ -23,7 +24,6 @@ from ganlab.data import (
     MNISTOffline,
     resolve_path,
 )
-from ganlab.errors import GanlabError
 
 BASE = {"d_steps": 1, "iterations": 10, "seed": 0}
 N_TRAIN, N_TEST = 20, 10

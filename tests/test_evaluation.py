@@ -12,10 +12,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from PIL import Image
 
-from ganlab.errors import GanlabError
-from ganlab.eval import evaluate_checkpoint, evaluate_samples
+from ganlab.app.eval import evaluate_checkpoint, evaluate_samples
+from ganlab.app.train import train
+from ganlab.core.errors import GanlabError
 from ganlab.metrics.image_metrics import REAL_SEED
-from ganlab.train import train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -164,7 +164,7 @@ def test_the_cost_line_and_the_budget_warning(tmp_path, capsys, seconds, warned)
     import re
     import time
 
-    from ganlab.callbacks.evaluation import EvaluationCallback
+    from ganlab.adapter.callbacks.evaluation import EvaluationCallback
 
     callback = EvaluationCallback(str(tmp_path), metrics={"max_time_fraction": 0.1})
     callback.seconds = seconds

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganlab.train import train
+from ganlab.app.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from ganlab.cli import check_overrides, config_dir, normalize_group_overrides
+from ganlab.app.cli import check_overrides, config_dir, normalize_group_overrides
 
 BIN = Path(sys.executable).parent
 

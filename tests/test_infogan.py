@@ -10,7 +10,8 @@ import torch
 from test_presets_conditional import write_classifier
 from torch.testing import assert_close
 
-from ganlab.build import build_datamodule, build_module
+from ganlab.app.build import build_datamodule, build_module
+from ganlab.app.train import train
 from ganlab.conditioning.base import CondDStep
 from ganlab.conditioning.infogan import (
     InfoGAN,
@@ -18,8 +19,7 @@ from ganlab.conditioning.infogan import (
     categorical_log_likelihood,
     gaussian_log_likelihood,
 )
-from ganlab.errors import GanlabError
-from ganlab.train import train
+from ganlab.core.errors import GanlabError
 
 
 def test_perfect_q_reaches_log_k_and_a_uniform_q_zero() -> None:
@@ -102,7 +102,7 @@ def test_q_is_trained_and_checkpointed(make_cfg, tmp_path) -> None:
     cfg = make_cfg("conditioning=infogan", "train.iterations=3", "metrics.every_n_iterations=0")
     module = build_module(cfg, build_datamodule(cfg))
     before = [p.detach().clone() for p in module.discriminator.q.parameters()]
-    from ganlab.build import build_trainer
+    from ganlab.app.build import build_trainer
 
     build_trainer(cfg).fit(module, datamodule=build_datamodule(cfg))
     after = list(module.discriminator.q.parameters())

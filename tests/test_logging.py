@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganlab.loggers import resolve_wandb_mode
-from ganlab.train import train
+from ganlab.adapter.loggers import resolve_wandb_mode
+from ganlab.app.train import train
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ from omegaconf import OmegaConf
 from torch import Tensor
 from torch.testing import assert_close
 
-from ganlab.cli import config_dir
+from ganlab.app.cli import config_dir
+from ganlab.app.train import train
 from ganlab.losses import (
     FGAN,
     FGANKL,
@@ -39,7 +40,6 @@ from ganlab.losses import (
     Minimax,
     NonSaturating,
 )
-from ganlab.train import train
 
 F64 = torch.float64
 LN2 = math.log(2.0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.metrics.inception import (
     InceptionExtractor,
     load_inception_weights,
@@ -68,7 +68,7 @@ def test_no_network_and_no_file_is_one_line(monkeypatch, capsys) -> None:
 def test_a_run_with_extractor_inception_writes_the_metrics(make_cfg, tmp_path, weights_file,
                                                            extractor) -> None:
     pytest.importorskip("mlxtend")
-    from ganlab.train import train
+    from ganlab.app.train import train
 
     # 64 pool features (after the whole network runs, for the logits): FID's eigendecompositions
     # of 2048 x 2048 matrices would take most of this test's time on a CPU.

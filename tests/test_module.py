@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from ganlab.build import build_datamodule, build_module
-from ganlab.errors import GanlabError
-from ganlab.train import train
+from ganlab.app.build import build_datamodule, build_module
+from ganlab.app.train import train
+from ganlab.core.errors import GanlabError
 from ganlab.tricks.base import Trick
 
 
@@ -46,7 +46,7 @@ def run_with_recorder(make_cfg, *overrides):
     recorder = Recorder()
     module.tricks.items.append(recorder)
     recorder.setup(module)
-    from ganlab.build import build_trainer
+    from ganlab.app.build import build_trainer
 
     trainer = build_trainer(cfg)
     trainer.fit(module, datamodule=datamodule)
@@ -84,7 +84,7 @@ def test_each_d_step_gets_a_fresh_real_minibatch(make_cfg) -> None:
         return real_d_step(real, optimizer)
 
     module.discriminator_step = spy
-    from ganlab.build import build_trainer
+    from ganlab.app.build import build_trainer
 
     build_trainer(cfg).fit(module, datamodule=datamodule)
     assert len(seen) == 6
@@ -142,7 +142,7 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(make
     module = build_module(cfg, datamodule)
     ref = [module]
     module.loss = NaNLoss(ref, at=13)
-    from ganlab.build import build_trainer
+    from ganlab.app.build import build_trainer
 
     with pytest.raises(GanlabError, match=r"diverged at iteration 15: train/d_loss = nan"):
         build_trainer(cfg).fit(module, datamodule=datamodule)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.nets import (
     DCGANDiscriminator,
     DCGANGenerator,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.train import train
+from ganlab.app.train import train
 
 MNIST_PRESETS = [("cgan_mnist_offline", "concat"), ("acgan_mnist_offline", "auxiliary"),
                  ("projection_mnist_offline", "projection")]

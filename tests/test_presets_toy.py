@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ganlab.train import train
+from ganlab.app.train import train
 
 
 @pytest.mark.parametrize(("preset", "data", "modes"), [("toy_grid_best", "ToyGrid", 25),

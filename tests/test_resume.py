@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganlab.train import train
+from ganlab.app.train import train
 
 
 def final_state(path) -> dict[str, torch.Tensor]:
@@ -72,9 +72,9 @@ def test_resume_reads_the_checkpoint_twice_and_only_with_weights_only(
 def test_lightning_resume_refuses_pickled_objects(make_cfg, tmp_path) -> None:
     import argparse
 
-    from ganlab.build import build_trainer
-    from ganlab.checkpoints import SafeCheckpointIO
-    from ganlab.errors import GanlabError
+    from ganlab.app.build import build_trainer
+    from ganlab.core.checkpoints import SafeCheckpointIO
+    from ganlab.core.errors import GanlabError
 
     trainer = build_trainer(make_cfg("train.iterations=2"))
     assert isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO)

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from test_presets_conditional import write_classifier
 from torch.testing import assert_close
 
-from ganlab.build import build_datamodule, build_module
+from ganlab.app.build import build_datamodule, build_module
+from ganlab.app.train import train
 from ganlab.conditioning.base import CondDStep
 from ganlab.conditioning.semi_supervised import (
     KPlusOneDiscriminator,
@@ -20,9 +21,8 @@ from ganlab.conditioning.semi_supervised import (
     choose_labelled,
     k_plus_one_logit,
 )
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.losses import NonSaturating
-from ganlab.train import train
 
 
 def test_d_of_x_is_z_over_z_plus_one_by_hand() -> None:

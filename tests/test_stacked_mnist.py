@@ -14,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from test_classifier import write_patterns
 from test_data_images import N_TRAIN, image_ids, write_mnist
 
+from ganlab.app.train import train
 from ganlab.data.stacked_mnist import StackedMNIST, StackedMNISTOffline, triple_labels
 from ganlab.metrics.classifier import load_classifier_extractor, train_classifier
 from ganlab.metrics.stacked_modes import (
@@ -25,7 +26,6 @@ from ganlab.metrics.stacked_modes import (
     stacked_mode_metrics,
     stacked_modes_from_logits,
 )
-from ganlab.train import train
 
 BASE = {"d_steps": 1, "iterations": 10}
 

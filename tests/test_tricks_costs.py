@@ -18,10 +18,10 @@ from nets_helpers import LinearCritic
 from torch import Tensor, nn
 from torch.testing import assert_close
 
-from ganlab.build import build_datamodule, build_module
-from ganlab.errors import GanlabError
+from ganlab.app.build import build_datamodule, build_module
+from ganlab.app.train import train
+from ganlab.core.errors import GanlabError
 from ganlab.losses import LSGAN, WGAN, WGANGP, Hinge, Minimax, MLGame, NonSaturating
-from ganlab.train import train
 from ganlab.tricks.base import DStep, GStep, Trick, TrickList
 from ganlab.tricks.feature_matching import FeatureMatching
 from ganlab.tricks.gradient_penalty import GradientPenalty

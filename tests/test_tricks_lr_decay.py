@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.build import build_datamodule, build_module
-from ganlab.errors import GanlabError
-from ganlab.train import train
+from ganlab.app.build import build_datamodule, build_module
+from ganlab.app.train import train
+from ganlab.core.errors import GanlabError
 from ganlab.tricks.lr_decay import LRDecay, decay_factor
 
 

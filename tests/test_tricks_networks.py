@@ -15,13 +15,13 @@ import torch
 from torch import Tensor, nn
 from torch.testing import assert_close
 
-from ganlab.build import build_datamodule, build_module
-from ganlab.errors import GanlabError
+from ganlab.adapter.module import GANModule
+from ganlab.app.build import build_datamodule, build_module
+from ganlab.app.train import train
+from ganlab.core.errors import GanlabError
 from ganlab.losses import NonSaturating
-from ganlab.module import GANModule
 from ganlab.nets.dcgan import DCGANGenerator
 from ganlab.nets.mlp import MLPDiscriminator, MLPGenerator
-from ganlab.train import train
 from ganlab.tricks.base import Trick
 from ganlab.tricks.ema import EMA
 from ganlab.tricks.minibatch_discrimination import (

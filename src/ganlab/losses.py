@@ -102,7 +102,7 @@ def gradient_penalty(
 def require_per_sample_critic(discriminator: nn.Module, who: str) -> None:
     """Raise ``GanlabError`` if D has batch norm: gradient penalties need per-sample gradients,
     which batch statistics mix across the batch (Gulrajani et al. 2017, §4)."""
-    from ganlab.errors import GanlabError
+    from ganlab.core.errors import GanlabError
 
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()):
         raise GanlabError(

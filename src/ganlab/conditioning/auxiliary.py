@@ -30,10 +30,10 @@ from ganlab.conditioning.base import (
     require_features,
     to_device_of,
 )
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 
 class AuxiliaryClassifierDiscriminator(TwoHeadDiscriminator):

@@ -28,11 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
-from ganlab.nets.eval_mode import evaluating
+from ganlab.core.errors import GanlabError
+from ganlab.core.eval_mode import evaluating
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 
 @dataclass
@@ -339,7 +339,7 @@ class ClassConditioning(Conditioning):
         """Image data: the class grid, one row per class, the same ``z`` down each column."""
         if len(tuple(datamodule.data_shape)) != 3:
             return {}
-        from ganlab.callbacks.samples import SAMPLE_SEED
+        from ganlab.adapter.callbacks.samples import SAMPLE_SEED
 
         cols = self.grid_columns
         gen = torch.Generator(device=module.device).manual_seed(SAMPLE_SEED)

@@ -33,11 +33,11 @@ from ganlab.conditioning.base import (
     require_features,
     to_device_of,
 )
+from ganlab.core.eval_mode import evaluating
 from ganlab.nets.dcgan import init_dcgan_weights
-from ganlab.nets.eval_mode import evaluating
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 #: Seed of the real images shown and measured for reconstruction.
 RECONSTRUCTION_SEED = 77

@@ -21,7 +21,7 @@ from ganlab.conditioning.base import (
 )
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 
 class ConcatDiscriminator(nn.Module):

@@ -40,10 +40,10 @@ from ganlab.conditioning.base import (
     to_device_of,
     uniform_labels,
 )
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -181,7 +181,7 @@ class InfoGAN(Conditioning):
         the other codes are held at category 0 and 0."""
         if len(tuple(datamodule.data_shape)) != 3:
             return {}
-        from ganlab.callbacks.samples import SAMPLE_SEED
+        from ganlab.adapter.callbacks.samples import SAMPLE_SEED
 
         cols, dev = self.grid_columns, module.device
         gen = torch.Generator(device=dev).manual_seed(SAMPLE_SEED)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ganlab.conditioning.base import ClassConditioning, require_features, to_device_of
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 
 class ProjectionDiscriminator(nn.Module):

@@ -41,11 +41,11 @@ from ganlab.conditioning.base import (
     require_features,
     to_device_of,
 )
-from ganlab.errors import GanlabError
-from ganlab.nets.eval_mode import evaluating
+from ganlab.core.errors import GanlabError
+from ganlab.core.eval_mode import evaluating
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 #: Offset of the seed that chooses the labelled examples.
 LABELLED_SEED_OFFSET = 424_242

@@ -14,7 +14,7 @@ class GANDataModule(L.LightningDataModule):
 
     Subclasses set ``data_shape`` (shape of one sample, e.g. ``(2,)`` or ``(1, 28, 28)``) and
     ``num_classes`` (``None`` when unlabelled) in ``__init__`` or ``prepare``; load their data in
-    ``prepare`` (called from ``setup``; raises :class:`ganlab.errors.GanlabError` with one clear
+    ``prepare`` (called from ``setup``; raises ``GanlabError`` with one clear
     line when files are missing); and implement :meth:`sample`, the global minibatch ``index``
     of ``world_size * batch_size`` rows, a pure function of ``(seed, index)``.
 

@@ -18,9 +18,9 @@ import torchvision.transforms.functional as TF
 from torch import Tensor
 from torchvision.transforms import InterpolationMode
 
+from ganlab.core.errors import GanlabError
 from ganlab.data.base import GANDataModule
 from ganlab.data.stream import generator_for
-from ganlab.errors import GanlabError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 

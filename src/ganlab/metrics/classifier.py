@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.metrics.extractor import FeatureExtractor
 
 #: Keys of the file written by :func:`train_classifier`.
@@ -307,7 +307,7 @@ def labelled_splits(cfg: DictConfig) -> dict[str, Any]:
     ``classifier.test_fraction`` of the training split (fixed by ``seed``). For Stacked
     MNIST the digits themselves are used (the classifier reads each channel).
     """
-    from ganlab.build import build, choice
+    from ganlab.app.build import build, choice
     from ganlab.data.images import ImageDataModule
 
     name = choice("data")

@@ -22,7 +22,7 @@ from torch import Tensor
 from ganlab.metrics.frechet import frechet_distance, mean_and_covariance
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 #: Noise seed of the class-conditional evaluation samples.
 CLASS_SEED = 4321

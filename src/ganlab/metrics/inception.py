@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.metrics.extractor import FeatureExtractor
 
 #: Where torch-fidelity publishes the converted weights (fetched on first use when online).

@@ -10,7 +10,6 @@ Every generator is built as ``G(latent_dim, data_shape, **config_args)`` and map
 """
 
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_geometry
-from ganlab.nets.eval_mode import evaluating
 from ganlab.nets.mlp import MLPDiscriminator, MLPGenerator
 
 __all__ = [
@@ -19,5 +18,4 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "dcgan_geometry",
-    "evaluating",
 ]

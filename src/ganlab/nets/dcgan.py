@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 
 LEAKY_SLOPE = 0.2
 

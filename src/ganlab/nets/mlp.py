@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 
 _ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh")
 

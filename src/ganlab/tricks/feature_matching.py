@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.tricks.base import GStep, Trick
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 NORMS = ("l2", "l1")
 MODES = ("replace", "add")

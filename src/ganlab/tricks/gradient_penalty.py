@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.losses import WGANGP, gradient_penalty, require_per_sample_critic
 from ganlab.tricks.base import DStep, Trick
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 
 class GradientPenalty(Trick):

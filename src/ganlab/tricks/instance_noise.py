@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.tricks.base import Trick
 
 SCHEDULES = ("linear", "constant")

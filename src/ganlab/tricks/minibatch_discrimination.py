@@ -23,12 +23,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from ganlab.errors import GanlabError
-from ganlab.nets.eval_mode import evaluating
+from ganlab.core.errors import GanlabError
+from ganlab.core.eval_mode import evaluating
 from ganlab.tricks.base import Trick
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 
 class MinibatchDiscrimination(nn.Module):

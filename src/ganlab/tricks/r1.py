@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.losses import require_per_sample_critic
 from ganlab.tricks.base import DStep, Trick
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 
 def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.tricks.base import Trick
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.tricks.base import Trick
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 
 class TTUR(Trick):

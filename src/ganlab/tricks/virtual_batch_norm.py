@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 from ganlab.tricks.base import Trick
 
 if TYPE_CHECKING:
-    from ganlab.module import GANModule
+    from ganlab.adapter.module import GANModule
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -136,7 +136,7 @@ class VirtualBatchNormTrick(Trick):
         self._wrapper: VirtualBatchNormGenerator | None = None
 
     def setup(self, module: GANModule) -> None:
-        from ganlab.build import choice
+        from ganlab.app.build import choice
 
         if hasattr(module, "generator_ema"):
             raise GanlabError("list virtual_batch_norm before ema in tricks=[...], so that the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from ganlab.cli import entry_point
+from ganlab.app.cli import entry_point
 from ganlab.metrics.classifier import train_classifier
 
 

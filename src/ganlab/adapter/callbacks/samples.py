@@ -15,9 +15,9 @@ from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
 
 from ganlab import plots
-from ganlab.callbacks import due
-from ganlab.module import GANModule
-from ganlab.nets.eval_mode import evaluating
+from ganlab.adapter.callbacks import due
+from ganlab.adapter.module import GANModule
+from ganlab.core.eval_mode import evaluating
 
 SAMPLE_SEED = 2024
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
 
 #: Hydra flags that take a value (the value is not an override).
 _FLAGS_WITH_VALUE = {
@@ -30,7 +30,7 @@ def config_dir() -> str:
     env = os.environ.get("GANLAB_CONFIG_DIR")
     if env:
         return str(Path(env).resolve())
-    return str(Path(__file__).resolve().parents[2] / "conf")
+    return str(Path(__file__).resolve().parents[3] / "conf")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -185,7 +185,7 @@ def already_read(path: str | Path) -> bool:
 def latest_checkpoint(folder: Path) -> Path:
     """The newest readable checkpoint in ``folder`` (``last.ckpt``, then ``iter_*.ckpt`` from
     the highest iteration down); an unreadable one is reported and skipped."""
-    from ganlab.checkpoints import load_checkpoint
+    from ganlab.core.checkpoints import load_checkpoint
 
     kept = sorted(folder.glob("iter_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]),
                   reverse=True)

@@ -19,11 +19,11 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
-from ganlab.callbacks import due
-from ganlab.callbacks.checkpoint import save_atomic
-from ganlab.evaluation import build_image_metrics, evaluate, image_protocol
+from ganlab.adapter.callbacks import due
+from ganlab.adapter.callbacks.checkpoint import save_atomic
+from ganlab.adapter.module import GANModule
+from ganlab.metrics.evaluate import build_image_metrics, evaluate, image_protocol
 from ganlab.metrics.image_metrics import ImageMetrics
-from ganlab.module import GANModule
 
 
 def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
@@ -99,7 +99,7 @@ class EvaluationCallback(L.Callback):
         self._run_start = time.perf_counter()
         if self.extractor_cfg is None or self.image_metrics is not None:
             return
-        from ganlab.build import choice
+        from ganlab.app.build import choice
 
         datamodule = trainer.datamodule
         datamodule.setup(stage)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ganlab.cli import entry_point, ranks_in_this_job
+from ganlab.app.cli import entry_point, ranks_in_this_job
 
 if TYPE_CHECKING:  # torch and Lightning are imported when a run starts: a typo fails fast
     import lightning as L
@@ -19,8 +19,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from lightning.pytorch.loggers import WandbLogger
     from lightning.pytorch.utilities import rank_zero_only
 
-    from ganlab.build import build_datamodule, build_module, build_trainer, validate
-    from ganlab.callbacks.evaluation import EvaluationCallback
+    from ganlab.adapter.callbacks.evaluation import EvaluationCallback
+    from ganlab.app.build import build_datamodule, build_module, build_trainer, validate
 
     validate(cfg)
     check_counts(cfg)
@@ -62,7 +62,7 @@ NON_NEGATIVE = ("metrics.every_n_iterations", "callbacks.checkpoint.every_n_iter
 
 def check_counts(cfg: DictConfig) -> None:
     """One line for a count that cannot work: a negative interval, no evaluation samples."""
-    from ganlab.errors import GanlabError
+    from ganlab.core.errors import GanlabError
 
     checks = [(key, 0, "a non-negative integer") for key in NON_NEGATIVE]
     checks.append(("metrics.num_samples", 1, "a positive integer"))
@@ -104,8 +104,8 @@ def save_wandb_id(cfg: DictConfig, trainer: L.Trainer) -> None:
 def continue_wandb_run(cfg: DictConfig, ckpt_path: Path) -> None:
     """Check the checkpoint (one line, before anything is written, unless ``resume=`` already
     read it) and log into its W&B run (same id: the curves continue)."""
-    from ganlab.checkpoints import load_checkpoint
-    from ganlab.cli import already_read
+    from ganlab.app.cli import already_read
+    from ganlab.core.checkpoints import load_checkpoint
 
     checkpoint = None if already_read(ckpt_path) else load_checkpoint(ckpt_path)
     id_file = ckpt_path.parent / WANDB_ID_FILE

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lightning as L
 
-from ganlab.module import GANModule
+from ganlab.adapter.module import GANModule
 
 
 def save_atomic(trainer: L.Trainer, path: Path) -> None:

@@ -19,10 +19,10 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from ganlab.conditioning.base import CondDStep, CondGStep, Conditioning, Unconditional
-from ganlab.errors import GanlabError
+from ganlab.core.errors import GanlabError
+from ganlab.core.eval_mode import evaluating
+from ganlab.core.rng import rng_state, set_rng_state
 from ganlab.losses import GANLoss
-from ganlab.nets.eval_mode import evaluating
-from ganlab.reproducibility import rng_state, set_rng_state
 from ganlab.tricks.base import DStep, GStep, Trick, TrickList
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]

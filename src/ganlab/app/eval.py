@@ -11,11 +11,11 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ganlab.build import build, build_datamodule, build_module, choice
-from ganlab.checkpoints import load_checkpoint
-from ganlab.cli import config_dir, entry_point
-from ganlab.errors import GanlabError
-from ganlab.evaluation import build_image_metrics, evaluate, image_protocol
+from ganlab.app.build import build, build_datamodule, build_module, choice
+from ganlab.app.cli import config_dir, entry_point
+from ganlab.core.checkpoints import load_checkpoint
+from ganlab.core.errors import GanlabError
+from ganlab.metrics.evaluate import build_image_metrics, evaluate, image_protocol
 
 #: Defaults of the image-metric settings (as in conf/train.yaml).
 METRIC_DEFAULTS = {"num_real": None, "cache_dir": "data/stats", "kid_subsets": 100,

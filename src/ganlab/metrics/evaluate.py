@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganlab.errors import GanlabError
+from ganlab.adapter.module import GANModule
+from ganlab.core.errors import GanlabError
 from ganlab.metrics.image_metrics import ImageMetrics
 from ganlab.metrics.mode_coverage import mode_coverage
-from ganlab.module import GANModule
 
 #: Noise seed of every evaluation: all runs are measured on the same z.
 EVAL_SEED = 12345
@@ -58,7 +58,7 @@ def build_image_metrics(
             f"extractor={extractor_name} measures images, but the data have shape {shape}; "
             "leave the extractor out (the default) for non-image data"
         )
-    from ganlab.build import build
+    from ganlab.app.build import build
 
     extractor = build(extractor_cfg, f"extractor '{extractor_name}'")
 

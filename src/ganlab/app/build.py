@@ -11,12 +11,12 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ganlab.adapter.module import GANModule
 from ganlab.conditioning.base import Conditioning, Unconditional
+from ganlab.core.errors import GanlabError
+from ganlab.core.eval_mode import evaluating
 from ganlab.data.base import GANDataModule
-from ganlab.errors import GanlabError
 from ganlab.losses import WGANGP, require_per_sample_critic
-from ganlab.module import GANModule
-from ganlab.nets.eval_mode import evaluating
 
 
 def build(node: Any, what: str, **kwargs: Any) -> Any:

@@ -1,0 +1,1 @@
+"""The Lightning adapter: the LightningModule, its callbacks, strategies and loggers."""

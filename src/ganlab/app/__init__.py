@@ -1,0 +1,1 @@
+"""The application: building a run from its config, the command-line entry points."""
