@@ -17,11 +17,12 @@ variational function T = g_f(V) (Nowozin et al. 2016, Table 2).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 __all__ = [
     "GANLoss",
@@ -30,7 +31,6 @@ __all__ = [
     "MLGame",
     "LSGAN",
     "WGAN",
-    "WGANGP",
     "Hinge",
     "FGAN",
     "FGANKL",
@@ -39,8 +39,6 @@ __all__ = [
     "FGANPearson",
     "FGANHellinger",
     "LOSSES",
-    "gradient_penalty",
-    "require_per_sample_critic",
     "value_function",
 ]
 
@@ -60,61 +58,24 @@ def value_function(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return _mean(F.logsigmoid(real_logits)) + _mean(F.logsigmoid(-fake_logits))
 
 
-def gradient_penalty(
-    discriminator: Callable[[Tensor], Tensor],
-    real: Tensor,
-    fake: Tensor,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """E[(||grad_x D(x_hat)||_2 - 1)^2], x_hat = eps*x + (1-eps)*x_fake (Gulrajani 2017, Alg. 1).
-
-    ``eps ~ U[0, 1]`` is drawn once per sample (dim 0) and broadcast over all other dims;
-    the gradient norm is taken over all non-batch dims. The graph is kept
-    (``create_graph=True``) so the penalty is differentiable w.r.t. D's parameters.
-    ``fake`` should come detached from G; both inputs are detached here anyway, as the
-    penalty trains D only. The sum-over-batch trick used for the per-sample gradients
-    requires D to treat samples independently (no batch norm in the critic, as the paper
-    says). Without weight (lambda); multiply by it.
-    """
-    if real.shape != fake.shape:
-        raise ValueError(
-            f"real and fake must have the same shape, got {real.shape} and {fake.shape}"
-        )
-    if real.dim() == 0 or real.shape[0] == 0:
-        raise ValueError("gradient_penalty needs a non-empty batch along dim 0")
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    draw_device = generator.device if generator is not None else real.device
-    eps = torch.rand(shape, generator=generator, device=draw_device, dtype=real.dtype)
-    eps = eps.to(real.device)
-    with torch.enable_grad():
-        x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
-        out = discriminator(x_hat)
-        (grads,) = torch.autograd.grad(
-            outputs=out,
-            inputs=x_hat,
-            grad_outputs=torch.ones_like(out),
-            create_graph=True,
-        )
-        norms = torch.linalg.vector_norm(grads.flatten(1), ord=2, dim=1)
-        return ((norms - 1.0) ** 2).mean()
-
-
-def require_per_sample_critic(discriminator: nn.Module, who: str) -> None:
-    """Raise ``GanlabError`` if D has batch norm: gradient penalties need per-sample gradients,
-    which batch statistics mix across the batch (Gulrajani et al. 2017, §4)."""
-    from ganlab.core.errors import GanlabError
-
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()):
-        raise GanlabError(
-            f"{who} needs a discriminator without batch norm (the penalty is per sample); "
-            "set discriminator.net.batch_norm=false"
-        )
-
-
 class GANLoss:
-    """Base: an adversarial objective = a discriminator cost and a generator cost."""
+    """Base: an adversarial objective = a discriminator cost and a generator cost.
+
+    ``regularisers``: plugins the objective is defined with (WGAN's weight clipping, WGAN-GP's
+    gradient penalty; :mod:`ganlab.regularisers`), given by the loss's config and run with the
+    run's other plugins.
+    """
 
     name: str = ""
+    #: Capabilities of this objective (``loss.cross_entropy`` for the tutorial games).
+    provides: frozenset[str] = frozenset()
+
+    def __init__(self, regularisers: Mapping[str, Any] | None = None) -> None:
+        self.regularisers = dict(regularisers or {})
+
+    def plugins(self) -> list[Any]:
+        """The regularisers this objective brings, in their config order."""
+        return list(getattr(self, "regularisers", {}).values())
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """Discriminator cost J_D (a scalar that D minimises)."""
@@ -123,15 +84,6 @@ class GANLoss:
     def g_loss(self, fake_logits: Tensor) -> Tensor:
         """Generator cost J_G (a scalar that G minimises)."""
         raise NotImplementedError
-
-    def d_penalty(
-        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor
-    ) -> Tensor | None:
-        """Extra term added to D's cost (WGAN-GP); None when there is none."""
-        return None
-
-    def after_d_step(self, discriminator: nn.Module) -> None:
-        """Hook run after each optimizer step of D (e.g. WGAN weight clipping)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -142,6 +94,8 @@ class _CrossEntropyD(GANLoss):
 
     = 1/2 BCE(l_real, 1) + 1/2 BCE(l_fake, 0), shared by the three tutorial games.
     """
+
+    provides = frozenset({"loss.cross_entropy"})
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return 0.5 * _mean(F.softplus(-real_logits)) + 0.5 * _mean(F.softplus(fake_logits))
@@ -202,7 +156,9 @@ class LSGAN(GANLoss):
 
     name = "lsgan"
 
-    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0) -> None:
+    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0,
+                 regularisers: Mapping[str, Any] | None = None) -> None:
+        super().__init__(regularisers)
         self.a = float(a)
         self.b = float(b)
         self.c = float(c)
@@ -220,59 +176,19 @@ class LSGAN(GANLoss):
 class WGAN(GANLoss):
     """Wasserstein GAN, Arjovsky et al. 2017 (Algorithm 1), D being the critic f_w.
 
-    J_D = E_z D(G(z)) - E_x D(x),  J_G = -E_z D(G(z)); after each critic step every
-    parameter of D is clamped to [-clip, clip].
+    J_D = E_z D(G(z)) - E_x D(x),  J_G = -E_z D(G(z)). The Lipschitz constraint is a
+    regulariser of the loss's config: weight clipping to [-0.01, 0.01] after each critic step
+    (``loss=wgan``) or the gradient penalty of Gulrajani et al. 2017 with lambda = 10
+    (``loss=wgan_gp``, their Algorithm 1).
     """
 
     name = "wgan"
 
-    def __init__(self, clip: float = 0.01) -> None:
-        if not clip > 0:
-            raise ValueError(f"clip must be > 0, got {clip}")
-        self.clip = float(clip)
-
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return _mean(fake_logits) - _mean(real_logits)
 
     def g_loss(self, fake_logits: Tensor) -> Tensor:
         return -_mean(fake_logits)
-
-    def after_d_step(self, discriminator: nn.Module) -> None:
-        with torch.no_grad():
-            for p in discriminator.parameters():
-                p.clamp_(-self.clip, self.clip)
-
-    def __repr__(self) -> str:
-        return f"WGAN(clip={self.clip})"
-
-
-class WGANGP(GANLoss):
-    """WGAN with gradient penalty, Gulrajani et al. 2017, Algorithm 1.
-
-    J_D = E_z D(G(z)) - E_x D(x) + lambda E[(||grad D(x_hat)||_2 - 1)^2] (the penalty is
-    returned by ``d_penalty``, see ``gradient_penalty``); J_G = -E_z D(G(z)). No clipping.
-    """
-
-    name = "wgan_gp"
-
-    def __init__(self, gp_weight: float = 10.0) -> None:
-        if not gp_weight >= 0:
-            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
-        self.gp_weight = float(gp_weight)
-
-    def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        return _mean(fake_logits) - _mean(real_logits)
-
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
-        return -_mean(fake_logits)
-
-    def d_penalty(
-        self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor
-    ) -> Tensor:
-        return self.gp_weight * gradient_penalty(discriminator, real, fake)
-
-    def __repr__(self) -> str:
-        return f"WGANGP(gp_weight={self.gp_weight})"
 
 
 class Hinge(GANLoss):
@@ -320,7 +236,9 @@ class FGAN(GANLoss):
     #: f'(1): T* where p = q (Table 2, last column).
     f_prime_1: float = 0.0
 
-    def __init__(self, generator_objective: str = "alternative") -> None:
+    def __init__(self, generator_objective: str = "alternative",
+                 regularisers: Mapping[str, Any] | None = None) -> None:
+        super().__init__(regularisers)
         if generator_objective not in GENERATOR_OBJECTIVES:
             raise ValueError(
                 f"unknown generator_objective '{generator_objective}'; "
@@ -489,7 +407,7 @@ class FGANHellinger(FGAN):
 LOSSES: dict[str, type[GANLoss]] = {
     cls.name: cls
     for cls in (
-        Minimax, NonSaturating, MLGame, LSGAN, WGAN, WGANGP, Hinge,
+        Minimax, NonSaturating, MLGame, LSGAN, WGAN, Hinge,
         FGANKL, FGANReverseKL, FGANJensenShannon, FGANPearson, FGANHellinger,
     )
 }

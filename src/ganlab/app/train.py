@@ -30,10 +30,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
-    trainer = build_trainer(cfg)
-    extra_tags = [f"trick={tag}" for trick in module.tricks for tag in trick.tags()]
-    extra_tags += module.conditioning.tags()
-    extra_tags += override_tags()
+    trainer = build_trainer(cfg, module)
+    extra_tags = module.family.tags() + override_tags()
     # Before fit, trainer.global_rank is 0 in every process; the launcher's env says the rank.
     rank_zero = getattr(rank_zero_only, "rank", 0) == 0
     for logger in trainer.loggers:

@@ -17,23 +17,18 @@ with ``loss=minimax`` it is the paper's ``½ E log(1 - D(G(z)))``. ``w = weight`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.conditioning.base import (
     ClassConditioning,
-    CondDStep,
-    CondGStep,
     TwoHeadDiscriminator,
     require_features,
     to_device_of,
 )
 from ganlab.core.errors import GanlabError
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.core.step import DStep, GStep
 
 
 class AuxiliaryClassifierDiscriminator(TwoHeadDiscriminator):
@@ -65,6 +60,7 @@ class Auxiliary(ClassConditioning):
     """``conditioning=auxiliary`` (AC-GAN)."""
 
     name = "auxiliary"
+    needs = frozenset({"data.labels", "discriminator.features"})
 
     def __init__(self, weight: float = 1.0, classifier: str | None = None) -> None:
         super().__init__(classifier)
@@ -73,15 +69,15 @@ class Auxiliary(ClassConditioning):
         self.weight = float(weight)
         self._log: dict[str, Tensor] = {}
 
-    def setup(self, module: GANModule) -> None:
-        d = module.discriminator
-        module.discriminator = to_device_of(AuxiliaryClassifierDiscriminator(d, self.k), d)
+    def setup(self, setup: Setup) -> None:
+        d = setup.players.discriminator
+        setup.players.discriminator = to_device_of(AuxiliaryClassifierDiscriminator(d, self.k), d)
 
     def discriminate(self, disc: nn.Module, x: Tensor, condition: Tensor | None
                      ) -> tuple[Tensor, Tensor]:
         return disc.outputs(x)
 
-    def d_cost(self, cost: Tensor, step: CondDStep, module: GANModule) -> Tensor:
+    def d_cost(self, cost: Tensor, step: DStep) -> Tensor:
         assert step.real_aux is not None and step.fake_aux is not None
         assert step.real_condition is not None and step.fake_condition is not None
         term = acgan_d_class_cost(step.real_aux, step.real_condition,
@@ -92,7 +88,7 @@ class Auxiliary(ClassConditioning):
         )
         return cost + self.weight * term
 
-    def g_cost(self, cost: Tensor, step: CondGStep, module: GANModule) -> Tensor:
+    def g_cost(self, cost: Tensor, step: GStep) -> Tensor:
         assert step.fake_aux is not None and step.fake_condition is not None
         term = acgan_g_class_cost(step.fake_aux, step.fake_condition)
         self._log["g_class_cost"] = term.detach()

@@ -11,18 +11,19 @@ A *conditioning* decides, for one run:
   optional auxiliary output, e.g. class logits or InfoGAN's Q);
 - the extra cost terms of each player (:meth:`~Conditioning.d_cost`, :meth:`~Conditioning.g_cost`).
 
-The training step calls these hooks and never branches on a conditioning's name. The default,
-:class:`Unconditional`, draws nothing and changes nothing. New weights (embeddings, heads, an
-encoder) live in wrapper ``nn.Module``\\ s that replace ``module.discriminator`` or
-``module.generator`` in :meth:`~Conditioning.setup`, so they are optimised with that player and
-saved in its ``state_dict``.
+A conditioning is a plugin (:class:`ganlab.core.plugin.Plugin`, stage ``CONDITION``) with these
+extra hooks; the training step calls them and never branches on a conditioning's name. The
+default, :class:`Unconditional`, draws nothing and changes nothing. New weights (embeddings,
+heads, an encoder) live in wrapper ``nn.Module``\\ s that replace the players in
+:meth:`~Conditioning.setup`, so they are optimised with that player and saved in its
+``state_dict``. Its evaluation numbers are metrics (:mod:`ganlab.metrics`) that ask for the
+capabilities it provides (``generator.classes``, ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,49 +31,21 @@ from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
 from ganlab.core.eval_mode import evaluating
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
-
-
-@dataclass
-class CondDStep:
-    """What a discriminator step has computed, handed to :meth:`Conditioning.d_cost`."""
-
-    real: Tensor
-    fake: Tensor
-    labels: Tensor | None
-    real_condition: Tensor | None
-    fake_condition: Tensor | None
-    real_logits: Tensor
-    fake_logits: Tensor
-    real_aux: Tensor | None
-    fake_aux: Tensor | None
-    iteration: int
+from ganlab.core.players import Players, Setup
+from ganlab.core.plugin import Plugin, Stage
+from ganlab.core.seeds import SAMPLE_SEED
 
 
-@dataclass
-class CondGStep:
-    """What a generator step has computed, handed to :meth:`Conditioning.g_cost`."""
+class Conditioning(Plugin):
+    """Base class and unconditional default: every hook is neutral.
 
-    real: Tensor
-    fake: Tensor
-    latent: Tensor
-    fake_condition: Tensor | None
-    fake_logits: Tensor
-    fake_aux: Tensor | None
-    iteration: int
-
-
-class Conditioning:
-    """Base class and unconditional default: every hook is neutral."""
+    Kinds whose samples can be requested per class provide ``generator.classes`` (class grids,
+    per-class accuracy, intra-class FID).
+    """
 
     name: ClassVar[str] = "none"
-    #: D's forward needs a condition, so nothing may call ``discriminator(x)`` alone (gradient
-    #: penalties, feature matching, minibatch discrimination).
-    conditions_discriminator: ClassVar[bool] = False
-    #: Samples can be requested per class (class grids, per-class accuracy, intra-class FID).
-    class_conditional: ClassVar[bool] = False
+    kind = "conditioning"
+    stage = Stage.CONDITION
     #: Number of classes, set by :meth:`bind` for the kinds that use labels.
     num_classes: int | None = None
 
@@ -89,8 +62,8 @@ class Conditioning:
         """The input shape D's network is built for (``data_shape`` unless D sees more)."""
         return data_shape
 
-    def setup(self, module: GANModule) -> None:
-        """Wrap ``module.generator`` / ``module.discriminator`` (called before the tricks')."""
+    def setup(self, setup: Setup) -> None:
+        """Wrap ``setup.players.generator`` / ``setup.players.discriminator``."""
 
     def sample_code(self, n: int, generator: torch.Generator) -> Tensor | None:
         """``n`` codes appended to ``z``, drawn from ``generator``; ``None``: no code."""
@@ -100,7 +73,7 @@ class Conditioning:
         """What D receives with ``G(cat(z, code))``."""
         return None
 
-    def real_condition(self, real: Tensor, labels: Tensor | None, module: GANModule
+    def real_condition(self, real: Tensor, labels: Tensor | None, players: Players
                        ) -> Tensor | None:
         """What D receives with the real minibatch ``real`` (labels: its class labels)."""
         return None
@@ -110,29 +83,19 @@ class Conditioning:
         """``(logits (B,), auxiliary output or None)`` of D on ``x`` given ``condition``."""
         return disc(x), None
 
-    def d_cost(self, cost: Tensor, step: CondDStep, module: GANModule) -> Tensor:
-        """D's cost with this conditioning's terms."""
-        return cost
-
-    def g_cost(self, cost: Tensor, step: CondGStep, module: GANModule) -> Tensor:
-        """G's cost with this conditioning's terms."""
-        return cost
+    def features(self, disc: nn.Module, x: Tensor, condition: Tensor | None) -> Tensor:
+        """D's features of ``x`` given ``condition`` (what feature matching compares)."""
+        return disc.features(x)
 
     def class_code(self, labels: Tensor) -> Tensor:
         """The code that asks G for the classes ``labels`` (class-conditional kinds only)."""
         raise GanlabError(f"conditioning '{self.name}' cannot generate a requested class")
 
-    def metrics(self, module: GANModule, datamodule: Any, num_samples: int) -> dict[str, float]:
-        """This conditioning's evaluation numbers (added to ``metrics.json`` and ``val/*``)."""
-        return {}
-
-    def pictures(self, module: GANModule, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
+    def pictures(self, sampler: Any, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
         """Extra image grids of the generator: ``name -> (images in [-1, 1], images per row)``
-        (saved as ``samples/<name>_<iteration>.png`` and logged as ``samples/<name>``)."""
-        return {}
-
-    def log_values(self) -> dict[str, float]:
-        """Scalars to log (without a prefix), from the last step."""
+        (saved as ``samples/<name>_<iteration>.png`` and logged as ``samples/<name>``);
+        ``sampler`` draws from the evaluated generator (``sample_prior``, ``generate_from``,
+        ``device``)."""
         return {}
 
     def tags(self) -> list[str]:
@@ -254,18 +217,17 @@ class ClassConditioning(Conditioning):
     the noise generator); D receives ``y`` (the fake's requested class, or the real label).
     """
 
-    class_conditional = True
+    provides = frozenset({"generator.classes", "generator.code"})
+    needs = frozenset({"data.labels"})
     #: Samples per class (columns) of the class grid.
     grid_columns: ClassVar[int] = 10
 
     def __init__(self, classifier: str | None = None) -> None:
         """``classifier``: file of the lab's classifier (``ganlab-train-classifier``) judging
-        generated images; when it does not exist, the classifier metrics are skipped with a
-        note. ``None``: no classifier. Gaussian mixtures are judged by their nearest mode."""
+        generated images (the class metrics of :mod:`ganlab.metrics.class_metrics`); when it
+        does not exist, those metrics are skipped with a note. ``None``: no classifier.
+        Gaussian mixtures are judged by their nearest mode."""
         self.classifier = classifier
-        self._extractor: Any = None
-        self._real_features: Tensor | None = None
-        self._noted = False
 
     def bind(self, datamodule: Any) -> None:
         self.num_classes = require_classes(self.name, datamodule)
@@ -286,7 +248,7 @@ class ClassConditioning(Conditioning):
     def fake_condition(self, z: Tensor, code: Tensor) -> Tensor:
         return code.argmax(1)
 
-    def real_condition(self, real: Tensor, labels: Tensor | None, module: GANModule) -> Tensor:
+    def real_condition(self, real: Tensor, labels: Tensor | None, players: Players) -> Tensor:
         if labels is None:
             raise GanlabError(f"conditioning={self.name} needs the labels of the real data")
         return labels.to(real.device).long()
@@ -294,56 +256,13 @@ class ClassConditioning(Conditioning):
     def class_code(self, labels: Tensor) -> Tensor:
         return one_hot(labels, self.k)
 
-    def metrics(self, module: GANModule, datamodule: Any, num_samples: int) -> dict[str, float]:
-        """Per-class accuracy (and intra-class FID with a classifier), ``num_samples // K``
-        samples requested per class (:mod:`ganlab.metrics.conditional`)."""
-        from ganlab.metrics import conditional
-
-        per_class = max(num_samples // self.k, 2)
-        centers = getattr(datamodule, "mode_centers", None)
-        if centers is not None:
-            return conditional.per_class_accuracy(
-                module, lambda x: conditional.nearest_mode(x, centers), self.k, per_class
-            )
-        extractor = self._load_extractor(module)
-        if extractor is None or not hasattr(datamodule, "images"):
-            return {}
-        if self._real_features is None:  # the real images do not change: extract them once
-            from ganlab.metrics.extractor import extract
-
-            self._real_features = torch.cat([
-                extract(extractor, part.float() / 127.5 - 1)[0]
-                for part in datamodule.images.split(5000)
-            ])
-        return conditional.classifier_metrics(
-            module, extractor, self._real_features, datamodule.labels, self.k, per_class
-        )
-
-    def _load_extractor(self, module: GANModule) -> Any:
-        if self._extractor is None and self.classifier and not self._noted:
-            from ganlab.data.images import resolve_path
-            from ganlab.metrics.classifier import load_classifier_extractor
-
-            path = resolve_path(self.classifier)
-            if not path.is_file():
-                self._noted = True
-                print(f"ganlab: no classifier at {path}: per-class accuracy and intra-class "
-                      f"FID skipped (train one with: ganlab-train-classifier data={path.stem})")
-                return None
-            self._extractor = load_classifier_extractor(path)
-        if self._extractor is not None:
-            self._extractor.to(module.device)
-        return self._extractor
-
-    def pictures(self, module: GANModule, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
+    def pictures(self, sampler: Any, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
         """Image data: the class grid, one row per class, the same ``z`` down each column."""
         if len(tuple(datamodule.data_shape)) != 3:
             return {}
-        from ganlab.adapter.callbacks.samples import SAMPLE_SEED
-
         cols = self.grid_columns
-        gen = torch.Generator(device=module.device).manual_seed(SAMPLE_SEED)
-        z = module.sample_prior(cols, gen).repeat(self.k, 1)
-        labels = torch.arange(self.k, device=module.device).repeat_interleave(cols)
+        gen = torch.Generator(device=sampler.device).manual_seed(SAMPLE_SEED)
+        z = sampler.sample_prior(cols, gen).repeat(self.k, 1)
+        labels = torch.arange(self.k, device=sampler.device).repeat_interleave(cols)
         latent = torch.cat([z, self.class_code(labels).to(z.dtype)], 1)
-        return {"classes": (module.generate_from(latent), cols)}
+        return {"classes": (sampler.generate_from(latent), cols)}

@@ -15,32 +15,26 @@ lives in G's wrapper, so G's optimizer trains it and G's ``state_dict`` saves it
 through its own features ``φ(x)`` and ``z`` through a small MLP, then a joint MLP gives the
 logit (D's own head is dropped). Reconstructions ``G(E(x))`` are drawn
 (``samples/reconstructions_*.png``: rows of real images alternate with their reconstructions)
-and ``reconstruction_mse`` is reported.
+and ``reconstruction_mse`` is reported (:mod:`ganlab.metrics.reconstruction`).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganlab.conditioning.base import (
-    CondGStep,
     Conditioning,
     drop_head,
     require_features,
     to_device_of,
 )
-from ganlab.core.eval_mode import evaluating
-from ganlab.nets.dcgan import init_dcgan_weights
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
-
-#: Seed of the real images shown and measured for reconstruction.
-RECONSTRUCTION_SEED = 77
+from ganlab.core.players import Players, Setup
+from ganlab.core.seeds import RECONSTRUCTION_SEED
+from ganlab.core.step import GStep
 
 
 class Encoder(nn.Module):
@@ -92,13 +86,15 @@ class BiGANDiscriminator(nn.Module):
 
 
 def fresh_copy(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` with newly drawn weights (DCGAN nets keep their N(0, 0.02) init)."""
+    """A copy of ``net`` with newly drawn weights (a net with its own initialisation, such as
+    DCGAN's N(0, 0.02), declares it as ``init_weights()``)."""
     new = copy.deepcopy(net)
     for m in new.modules():
         if hasattr(m, "reset_parameters") and m is not new:
             m.reset_parameters()
-    if type(net).__module__ == "ganlab.nets.dcgan":
-        init_dcgan_weights(new)
+    init = getattr(new, "init_weights", None)
+    if callable(init):
+        init()
     return new
 
 
@@ -121,58 +117,51 @@ class BiGAN(Conditioning):
     """
 
     name = "bigan"
-    conditions_discriminator = True
+    provides = frozenset({"generator.objective", "model.reconstruct", "discriminator.condition"})
+    needs = frozenset({"discriminator.features"})
 
     def __init__(self, hidden: int = 128, num_reconstructions: int = 40) -> None:
         self.hidden = int(hidden)
         self.num_reconstructions = int(num_reconstructions)
 
-    def setup(self, module: GANModule) -> None:
-        d, g = module.discriminator, module.generator
-        encoder = Encoder(drop_head(fresh_copy(d)), module.latent_dim)
-        module.generator = to_device_of(BiGANGenerator(g, encoder), g)
-        module.discriminator = to_device_of(
-            BiGANDiscriminator(drop_head(d), module.latent_dim, self.hidden), d
+    def setup(self, setup: Setup) -> None:
+        players = setup.players
+        d, g = players.discriminator, players.generator
+        encoder = Encoder(drop_head(fresh_copy(d)), setup.latent_dim)
+        players.generator = to_device_of(BiGANGenerator(g, encoder), g)
+        players.discriminator = to_device_of(
+            BiGANDiscriminator(drop_head(d), setup.latent_dim, self.hidden), d
         )
 
     def fake_condition(self, z: Tensor, code: Tensor) -> Tensor:
         return z
 
-    def real_condition(self, real: Tensor, labels: Tensor | None, module: GANModule) -> Tensor:
-        return module.generator.encoder(real)
+    def real_condition(self, real: Tensor, labels: Tensor | None, players: Players) -> Tensor:
+        return players.generator.encoder(real)
 
     def discriminate(self, disc: nn.Module, x: Tensor, condition: Tensor | None
                      ) -> tuple[Tensor, None]:
         return disc(x, condition), None
 
-    def g_cost(self, cost: Tensor, step: CondGStep, module: GANModule) -> Tensor:
-        real_in = module.tricks.d_input(step.real, step.iteration)
-        real_logits = module.discriminator(real_in, module.generator.encoder(step.real))
-        return bigan_g_cost(module.loss, real_logits, step.fake_logits)
+    def g_objective(self, step: GStep) -> Tensor:
+        real_in = step.d_input(step.real)
+        players = step.players
+        real_logits = players.discriminator(real_in, players.generator.encoder(step.real))
+        return bigan_g_cost(step.loss, real_logits, step.fake_logits)
 
-    @torch.no_grad()
-    def reconstructions(self, module: GANModule, real: Tensor) -> Tensor:
-        """``G(E(x))`` with the evaluation generator (and its encoder) in eval mode."""
-        net = module.eval_generator
-        with evaluating(net):
-            return net.reconstruct(real.to(module.device))
+    def reconstruct(self, generator: nn.Module, x: Tensor) -> Tensor:
+        """``G(E(x))`` of ``generator`` (the evaluated one: its encoder is averaged with it)."""
+        return generator.reconstruct(x)
 
-    def metrics(self, module: GANModule, datamodule: Any, num_samples: int) -> dict[str, float]:
-        """``reconstruction_mse``: mean over ``num_samples`` real samples of
-        ``‖x - G(E(x))‖² / dim(x)``."""
-        real = datamodule.sample_n(num_samples, seed=RECONSTRUCTION_SEED).to(module.device)
-        rec = self.reconstructions(module, real)
-        return {"reconstruction_mse": float((rec - real).pow(2).mean())}
-
-    def pictures(self, module: GANModule, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
+    def pictures(self, sampler: Any, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
         """Image data: rows of 10 real images, each followed by the row of their
         reconstructions."""
         if len(tuple(datamodule.data_shape)) != 3:
             return {}
         cols = 10
         rows = max(self.num_reconstructions // cols, 1)
-        real = datamodule.sample_n(rows * cols, seed=RECONSTRUCTION_SEED).to(module.device)
-        rec = self.reconstructions(module, real)
+        real = datamodule.sample_n(rows * cols, seed=RECONSTRUCTION_SEED).to(sampler.device)
+        rec = sampler.reconstruct(real)
         pairs = torch.stack([real.view(rows, cols, *real.shape[1:]),
                              rec.view(rows, cols, *rec.shape[1:])], 1)
         return {"reconstructions": (pairs.reshape(-1, *real.shape[1:]), cols)}

@@ -8,8 +8,6 @@ G's input is ``cat(z, one_hot(y))``: its first layer then adds a learned embeddi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor, nn
 
 from ganlab.conditioning.base import (
@@ -19,9 +17,7 @@ from ganlab.conditioning.base import (
     one_hot,
     to_device_of,
 )
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
 
 
 class ConcatDiscriminator(nn.Module):
@@ -36,20 +32,27 @@ class ConcatDiscriminator(nn.Module):
         """``(B, *data_shape), (B,) -> (B,)`` logits."""
         return self.net(concat_condition(x, one_hot(y, self.num_classes)))
 
+    def features(self, x: Tensor, y: Tensor) -> Tensor:
+        """The features of ``net`` on the widened input (when ``net`` has them)."""
+        return self.net.features(concat_condition(x, one_hot(y, self.num_classes)))
+
 
 class Concat(ClassConditioning):
     """``conditioning=concat``."""
 
     name = "concat"
-    conditions_discriminator = True
+    provides = frozenset({"generator.classes", "generator.code", "discriminator.condition"})
 
     def discriminator_shape(self, data_shape: tuple[int, ...]) -> tuple[int, ...]:
         return concat_shape(data_shape, self.k)
 
-    def setup(self, module: GANModule) -> None:
-        d = module.discriminator
-        module.discriminator = to_device_of(ConcatDiscriminator(d, self.k), d)
+    def setup(self, setup: Setup) -> None:
+        d = setup.players.discriminator
+        setup.players.discriminator = to_device_of(ConcatDiscriminator(d, self.k), d)
 
     def discriminate(self, disc: nn.Module, x: Tensor, condition: Tensor | None
                      ) -> tuple[Tensor, None]:
         return disc(x, condition), None
+
+    def features(self, disc: nn.Module, x: Tensor, condition: Tensor | None) -> Tensor:
+        return disc.features(x, condition)

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.conditioning.base import (
-    CondDStep,
-    CondGStep,
     Conditioning,
     TwoHeadDiscriminator,
     one_hot,
@@ -41,9 +39,9 @@ from ganlab.conditioning.base import (
     uniform_labels,
 )
 from ganlab.core.errors import GanlabError
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.core.seeds import SAMPLE_SEED
+from ganlab.core.step import DStep, GStep
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -86,6 +84,8 @@ class InfoGAN(Conditioning):
     """
 
     name = "infogan"
+    provides = frozenset({"generator.code"})
+    needs = frozenset({"discriminator.features"})
     #: Columns of the code grids.
     grid_columns = 10
 
@@ -117,9 +117,9 @@ class InfoGAN(Conditioning):
         """``H(c)`` of the categorical and of the continuous codes, in nats."""
         return sum(math.log(k) for k in self.categorical), self.continuous * math.log(2.0)
 
-    def setup(self, module: GANModule) -> None:
-        d = module.discriminator
-        module.discriminator = to_device_of(
+    def setup(self, setup: Setup) -> None:
+        d = setup.players.discriminator
+        setup.players.discriminator = to_device_of(
             InfoGANDiscriminator(d, self.code_dim, self.q_hidden), d
         )
 
@@ -163,45 +163,43 @@ class InfoGAN(Conditioning):
         self._log["mi_categorical"], self._log["mi_continuous"] = cat.detach(), cont.detach()
         return -(self.weight_categorical * cat + self.weight_continuous * cont)
 
-    def d_cost(self, cost: Tensor, step: CondDStep, module: GANModule) -> Tensor:
+    def d_cost(self, cost: Tensor, step: DStep) -> Tensor:
         assert step.fake_aux is not None and step.fake_condition is not None
         return cost + self.info_cost(step.fake_aux, step.fake_condition)
 
-    def g_cost(self, cost: Tensor, step: CondGStep, module: GANModule) -> Tensor:
+    def g_cost(self, cost: Tensor, step: GStep) -> Tensor:
         assert step.fake_aux is not None and step.fake_condition is not None
         return cost + self.info_cost(step.fake_aux, step.fake_condition)
 
     def log_values(self) -> dict[str, float]:
         return {k: float(v) for k, v in self._log.items()}
 
-    def pictures(self, module: GANModule, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
+    def pictures(self, sampler: Any, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
         """Image data: ``code_cat<i>`` (one row per value of categorical code ``i``, the same
         ``z`` down each column) and ``code_cont<j>`` (continuous code ``j`` from -2 to 2 along
         each row, one row per value of the first categorical code, or per ``z`` without one);
         the other codes are held at category 0 and 0."""
         if len(tuple(datamodule.data_shape)) != 3:
             return {}
-        from ganlab.adapter.callbacks.samples import SAMPLE_SEED
-
-        cols, dev = self.grid_columns, module.device
+        cols, dev = self.grid_columns, sampler.device
         gen = torch.Generator(device=dev).manual_seed(SAMPLE_SEED)
         grids: dict[str, tuple[Tensor, int]] = {}
         for i, k in enumerate(self.categorical):
             n = k * cols
-            z = module.sample_prior(cols, gen).repeat(k, 1)
+            z = sampler.sample_prior(cols, gen).repeat(k, 1)
             cats = [torch.zeros(n, dtype=torch.long, device=dev) for _ in self.categorical]
             cats[i] = torch.arange(k, device=dev).repeat_interleave(cols)
             code = self.compose(n, cats, torch.zeros(n, self.continuous, device=dev))
-            grids[f"code_cat{i}"] = (module.generate_from(torch.cat([z, code], 1)), cols)
+            grids[f"code_cat{i}"] = (sampler.generate_from(torch.cat([z, code], 1)), cols)
         rows = self.categorical[0] if self.categorical else cols
         for j in range(self.continuous):
             n = rows * cols
-            z = module.sample_prior(rows, gen).repeat_interleave(cols, 0)
+            z = sampler.sample_prior(rows, gen).repeat_interleave(cols, 0)
             cats = [torch.zeros(n, dtype=torch.long, device=dev) for _ in self.categorical]
             if self.categorical:
                 cats[0] = torch.arange(rows, device=dev).repeat_interleave(cols)
             cont = torch.zeros(n, self.continuous, device=dev)
             cont[:, j] = torch.linspace(-2, 2, cols, device=dev).repeat(rows)
             code = self.compose(n, cats, cont)
-            grids[f"code_cont{j}"] = (module.generate_from(torch.cat([z, code], 1)), cols)
+            grids[f"code_cont{j}"] = (sampler.generate_from(torch.cat([z, code], 1)), cols)
         return grids

@@ -8,14 +8,10 @@ embedding of the size of ``φ``. G is conditioned as in ``concat`` (``cat(z, one
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor, nn
 
 from ganlab.conditioning.base import ClassConditioning, require_features, to_device_of
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -42,11 +38,12 @@ class Projection(ClassConditioning):
     """``conditioning=projection``."""
 
     name = "projection"
-    conditions_discriminator = True
+    provides = frozenset({"generator.classes", "generator.code", "discriminator.condition"})
+    needs = frozenset({"data.labels", "discriminator.features"})
 
-    def setup(self, module: GANModule) -> None:
-        d = module.discriminator
-        module.discriminator = to_device_of(ProjectionDiscriminator(d, self.k), d)
+    def setup(self, setup: Setup) -> None:
+        d = setup.players.discriminator
+        setup.players.discriminator = to_device_of(ProjectionDiscriminator(d, self.k), d)
 
     def discriminate(self, disc: nn.Module, x: Tensor, condition: Tensor | None
                      ) -> tuple[Tensor, None]:

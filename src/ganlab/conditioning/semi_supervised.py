@@ -22,19 +22,18 @@ the checkpoint) and all of them form the labelled minibatch of every D step (100
 the paper's labelled batch). ``ssl_test_accuracy`` is D's class accuracy (argmax of
 ``l_1..l_K``, D in eval mode) on the dataset's official test split when it has one (MNIST), else
 on the training images outside the labelled set (``mnist_offline``: 4,900 images that training
-sees without labels, the transductive setting).
+sees without labels, the transductive setting); :mod:`ganlab.metrics.ssl_accuracy` measures it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.conditioning.base import (
-    CondDStep,
     Conditioning,
     drop_head,
     require_classes,
@@ -42,10 +41,9 @@ from ganlab.conditioning.base import (
     to_device_of,
 )
 from ganlab.core.errors import GanlabError
-from ganlab.core.eval_mode import evaluating
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.core.step import DStep
+from ganlab.data.images import official_test_split
 
 #: Offset of the seed that chooses the labelled examples.
 LABELLED_SEED_OFFSET = 424_242
@@ -115,6 +113,8 @@ class SemiSupervised(Conditioning):
     """
 
     name = "semi_supervised"
+    provides = frozenset({"discriminator.classes"})
+    needs = frozenset({"data.labels", "data.images", "discriminator.features"})
 
     def __init__(self, num_labelled: int = 100, weight: float = 1.0) -> None:
         if num_labelled < 1 or not weight >= 0:
@@ -142,8 +142,6 @@ class SemiSupervised(Conditioning):
         images, labels = datamodule.images, datamodule.labels
         idx = choose_labelled(labels, self.num_labelled // k, k, int(datamodule.seed))
         self._labelled = (images[idx], labels[idx])
-        from ganlab.metrics.classifier import official_test_split
-
         test = official_test_split(datamodule)
         if test is not None:
             self._held_out, self.test_source = test, "the official test split"
@@ -153,11 +151,18 @@ class SemiSupervised(Conditioning):
             self._held_out = (images[rest], labels[rest])
             self.test_source = "the training images outside the labelled set"
 
-    def setup(self, module: GANModule) -> None:
+    @property
+    def held_out(self) -> tuple[Tensor, Tensor]:
+        """The images (uint8) and labels D's class accuracy is measured on."""
+        if self._held_out is None:
+            raise GanlabError("conditioning=semi_supervised: bind() it to the data first")
+        return self._held_out
+
+    def setup(self, setup: Setup) -> None:
         if self._labelled is None or self.num_classes is None:
             raise GanlabError("conditioning=semi_supervised: bind() it to the data first")
-        d = module.discriminator
-        module.discriminator = to_device_of(
+        d = setup.players.discriminator
+        setup.players.discriminator = to_device_of(
             KPlusOneDiscriminator(drop_head(d), self.num_classes, *self._labelled), d
         )
 
@@ -165,10 +170,10 @@ class SemiSupervised(Conditioning):
                      ) -> tuple[Tensor, Tensor]:
         return disc.outputs(x)
 
-    def d_cost(self, cost: Tensor, step: CondDStep, module: GANModule) -> Tensor:
-        disc = module.discriminator
+    def d_cost(self, cost: Tensor, step: DStep) -> Tensor:
+        disc = step.players.discriminator
         x, y = disc.labelled_batch()
-        x = module.tricks.d_input(x, step.iteration)
+        x = step.d_input(x)
         _, logits = disc.outputs(x)
         supervised = F.cross_entropy(logits, y)
         self._log["supervised_cost"] = supervised.detach()
@@ -177,17 +182,3 @@ class SemiSupervised(Conditioning):
 
     def log_values(self) -> dict[str, float]:
         return {k: float(v) for k, v in self._log.items()}
-
-    @torch.no_grad()
-    def metrics(self, module: GANModule, datamodule: Any, num_samples: int) -> dict[str, float]:
-        """``ssl_test_accuracy``: D's class accuracy on the held-out images."""
-        assert self._held_out is not None
-        images, labels = self._held_out
-        disc = module.discriminator
-        correct = 0
-        with evaluating(disc):
-            for xs, ys in zip(images.split(1000), labels.split(1000), strict=True):
-                x = xs.to(module.device).float() / 127.5 - 1
-                correct += int((disc.class_logits(x).argmax(1).cpu() == ys).sum())
-        return {"ssl_test_accuracy": correct / len(labels), "ssl_test_size": float(len(labels))}
-

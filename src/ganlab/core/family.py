@@ -70,6 +70,11 @@ class Family:
     #: ``model.reconstruct``, ``model.encode``).
     provides: frozenset[str] = frozenset()
 
+    @property
+    def steps_per_iteration(self) -> int:
+        """Optimizer steps one iteration takes (what Lightning's ``global_step`` counts)."""
+        return len(self.optimizers())
+
     def networks(self) -> dict[str, nn.Module]:
         """Every network of the run by role (registered on the LightningModule as attributes
         of those names, so checkpoints hold ``<role>.<parameter>``)."""

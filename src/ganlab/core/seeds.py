@@ -6,3 +6,5 @@ EVAL_SEED = 12345
 SAMPLE_SEED = 2024
 #: Seed of the real images shown and measured for reconstructions (BiGAN, AAE).
 RECONSTRUCTION_SEED = 77
+#: Noise seed of the class-conditional evaluation samples (per-class accuracy, intra-class FID).
+CLASS_SEED = 4321

@@ -61,6 +61,8 @@ class GStep:
     d_input: Callable[[Tensor], Tensor]
     latent: Tensor | None = None
     labels: Tensor | None = None
+    #: The condition of ``real`` for D, computed when asked (it may cost a forward pass).
+    real_condition: Callable[[], Any] = lambda: None
     fake_condition: Any = None
     fake_aux: Tensor | None = None
     optimizers: dict[str, Any] | None = None

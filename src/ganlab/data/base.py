@@ -40,6 +40,18 @@ class GANDataModule(L.LightningDataModule):
         """Global minibatch ``index``: ``(x, y)`` with ``world_size * batch_size`` rows."""
         raise NotImplementedError
 
+    def capabilities(self) -> frozenset[str]:
+        """What these data offer: ``data.labels`` (class labels), ``data.images`` (image
+        tensors ``(C, H, W)``), ``data.mode_centers`` (a mixture with known modes)."""
+        caps = set()
+        if self.num_classes:
+            caps.add("data.labels")
+        if len(tuple(self.data_shape)) == 3:
+            caps.add("data.images")
+        if getattr(self, "mode_centers", None) is not None:
+            caps.add("data.mode_centers")
+        return frozenset(caps)
+
     # -- Lightning ------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if not self._prepared:

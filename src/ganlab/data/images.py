@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision.transforms.functional as TF
@@ -401,3 +402,20 @@ class ImageFolder(ImageDataModule):
             raise GanlabError(f"image folder {folder} holds no images ({exts})")
         images = torch.stack([self._read(f) for f in files])
         return images, torch.tensor(labels, dtype=torch.int64)
+
+
+def official_test_split(datamodule: Any) -> tuple[Tensor, Tensor] | None:
+    """The test split of a torchvision dataset (MNIST's t10k, CIFAR-10's test batch)."""
+    if not isinstance(datamodule, _TorchvisionDataModule):
+        return None
+    root = resolve_path(datamodule.root)
+    try:
+        dataset = datamodule._dataset_class()(str(root), train=False, download=False)
+    except Exception as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise GanlabError(f"cannot read the test split from {root}: {reason}") from err
+    images, labels = datamodule._convert(dataset)
+    res = datamodule.resolution
+    if res is not None and tuple(images.shape[-2:]) != (res, res):
+        images = resize_uint8(images, res)
+    return images, labels

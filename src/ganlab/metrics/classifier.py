@@ -281,25 +281,6 @@ def stratified_split(
     return torch.cat(train).sort().values, torch.cat(test).sort().values
 
 
-def official_test_split(datamodule: Any) -> tuple[Tensor, Tensor] | None:
-    """The test split of a torchvision dataset (MNIST's t10k, CIFAR-10's test batch)."""
-    from ganlab.data.images import _TorchvisionDataModule, resize_uint8, resolve_path
-
-    if not isinstance(datamodule, _TorchvisionDataModule):
-        return None
-    root = resolve_path(datamodule.root)
-    try:
-        dataset = datamodule._dataset_class()(str(root), train=False, download=False)
-    except Exception as err:
-        reason = " ".join(str(err).split()) or type(err).__name__
-        raise GanlabError(f"cannot read the test split from {root}: {reason}") from err
-    images, labels = datamodule._convert(dataset)
-    res = datamodule.resolution
-    if res is not None and tuple(images.shape[-2:]) != (res, res):
-        images = resize_uint8(images, res)
-    return images, labels
-
-
 def labelled_splits(cfg: DictConfig) -> dict[str, Any]:
     """The classifier's training and test images (uint8) and labels for ``cfg.data``.
 
@@ -307,7 +288,7 @@ def labelled_splits(cfg: DictConfig) -> dict[str, Any]:
     ``classifier.test_fraction`` of the training split (fixed by ``seed``). For Stacked
     MNIST the digits themselves are used (the classifier reads each channel).
     """
-    from ganlab.app.build import build, choice
+    from ganlab.core.config import build, choice
     from ganlab.data.images import ImageDataModule
 
     name = choice("data")
@@ -321,6 +302,8 @@ def labelled_splits(cfg: DictConfig) -> dict[str, Any]:
         raise GanlabError(f"ganlab-train-classifier needs labelled images; data={name} has none")
     if dm.num_classes is None:
         raise GanlabError(f"ganlab-train-classifier needs labels; data={name} is unlabelled")
+    from ganlab.data.images import official_test_split
+
     official = official_test_split(dm)
     if official is not None:
         x_train, y_train = dm.images, dm.labels

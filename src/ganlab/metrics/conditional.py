@@ -14,18 +14,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from ganlab.core.seeds import CLASS_SEED
 from ganlab.metrics.frechet import frechet_distance, mean_and_covariance
 
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
-
-#: Noise seed of the class-conditional evaluation samples.
-CLASS_SEED = 4321
 
 
 def requested_labels(num_classes: int, num_per_class: int) -> Tensor:
@@ -51,7 +47,7 @@ def accuracy_per_class(predicted: Tensor, requested: Tensor, num_classes: int
     return result
 
 
-def per_class_accuracy(module: GANModule, predict: Callable[[Tensor], Tensor],
+def per_class_accuracy(module: Any, predict: Callable[[Tensor], Tensor],
                        num_classes: int, num_per_class: int) -> dict[str, float]:
     """Per-class accuracy of ``predict`` (samples -> class indices) on samples of ``module``
     requested class by class, from the fixed seed :data:`CLASS_SEED`."""
@@ -74,7 +70,7 @@ def intra_class_fid(fake_features: Tensor, fake_labels: Tensor, real_features: T
 
 
 @torch.no_grad()
-def classifier_metrics(module: GANModule, extractor, real_features: Tensor, real_labels: Tensor,
+def classifier_metrics(module: Any, extractor, real_features: Tensor, real_labels: Tensor,
                        num_classes: int, num_per_class: int) -> dict[str, float]:
     """Per-class accuracy and intra-class FID measured with the lab's classifier
     (:class:`ganlab.metrics.classifier.ClassifierExtractor`); ``real_features``: the

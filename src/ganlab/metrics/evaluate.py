@@ -1,33 +1,48 @@
 """The evaluation of a generator: the numbers written to metrics.json.
 
 Toy mixtures get the mode-coverage metrics; image data with a feature extractor gets FID,
-KID, Inception Score and precision/recall (:class:`ganlab.metrics.image_metrics.ImageMetrics`).
+KID, Inception Score and precision/recall (:class:`ganlab.metrics.image_metrics.ImageMetrics`);
+and every :class:`~ganlab.metrics.metric.Metric` whose capabilities the run provides adds its
+numbers (per-class accuracy, reconstruction error, ...).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ganlab.adapter.module import GANModule
+from ganlab.core.config import build
 from ganlab.core.errors import GanlabError
+from ganlab.core.seeds import EVAL_SEED
+from ganlab.metrics.class_metrics import ClassMetrics
 from ganlab.metrics.image_metrics import ImageMetrics
+from ganlab.metrics.metric import Evaluation, Metric, run_providers
 from ganlab.metrics.mode_coverage import mode_coverage
+from ganlab.metrics.reconstruction import Reconstruction
+from ganlab.metrics.ssl_accuracy import SSLAccuracy
 
-#: Noise seed of every evaluation: all runs are measured on the same z.
-EVAL_SEED = 12345
+__all__ = ["EVAL_SEED", "build_image_metrics", "capability_metrics", "evaluate",
+           "image_protocol"]
+
+
+def capability_metrics() -> list[Metric]:
+    """Fresh instances of the metrics that run when the run provides what they need."""
+    return [ClassMetrics(), SSLAccuracy(), Reconstruction()]
 
 
 def evaluate(
-    module: GANModule,
+    module: Any,
     datamodule: Any,
     num_samples: int = 2500,
     image_metrics: ImageMetrics | None = None,
+    metrics: Sequence[Metric] | None = None,
 ) -> dict[str, float]:
     """Metrics of ``module``'s generator on ``num_samples`` samples from a fixed noise seed.
 
     For mixtures with known modes (``datamodule.mode_centers``): modes covered, share of
     high-quality samples and reverse KL (PacGAN/VEEGAN protocol, 2,500 samples by default).
-    With ``image_metrics``: fid, kid, kid_std, is, is_std, precision, recall.
+    With ``image_metrics``: fid, kid, kid_std, is, is_std, precision, recall. ``metrics``:
+    the capability metrics (default: :func:`capability_metrics`), each run when it applies.
     """
     result: dict[str, float] = {"iterations": module.iteration, "num_samples": num_samples}
     centers = getattr(datamodule, "mode_centers", None)
@@ -36,8 +51,10 @@ def evaluate(
         result.update(mode_coverage(samples, centers, datamodule.mode_std))
     if image_metrics is not None:
         result.update(image_metrics(module.generate(num_samples, seed=EVAL_SEED)))
-    # Conditional runs: per-class accuracy, intra-class FID, ... (ganlab.conditioning, D2).
-    result.update(module.conditioning.metrics(module, datamodule, num_samples))
+    ev = Evaluation(module, datamodule, num_samples, run_providers(module, datamodule))
+    for metric in capability_metrics() if metrics is None else metrics:
+        if metric.applies(ev):
+            result.update(metric(ev))
     return result
 
 
@@ -58,8 +75,6 @@ def build_image_metrics(
             f"extractor={extractor_name} measures images, but the data have shape {shape}; "
             "leave the extractor out (the default) for non-image data"
         )
-    from ganlab.app.build import build
-
     extractor = build(extractor_cfg, f"extractor '{extractor_name}'")
 
     def get(key: str, default: Any) -> Any:

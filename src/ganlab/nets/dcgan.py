@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
+from ganlab.nets.capabilities import network_capabilities
 
 LEAKY_SLOPE = 0.2
 
@@ -86,7 +87,16 @@ class DCGANGenerator(nn.Module):
             layers.append(nn.ReLU())
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """DCGAN's initialisation (:func:`init_dcgan_weights`)."""
         init_dcgan_weights(self)
+
+    def capabilities(self) -> frozenset[str]:
+        """What this network offers to plugins: ``features`` (``features()``, ``head()``,
+        ``feature_dim``) and ``batch_norm`` (it has batch-norm layers)."""
+        return network_capabilities(self)
 
     def forward(self, z: Tensor) -> Tensor:
         """``(B, latent_dim) -> (B, C, H, W)``."""
@@ -123,7 +133,7 @@ class DCGANDiscriminator(nn.Module):
         self.feature_shape = (width, s, s)
         self.feature_dim = width * s * s
         self.head_conv = nn.Conv2d(width, 1, s, 1, 0)
-        init_dcgan_weights(self)
+        self.init_weights()
 
     def features(self, x: Tensor) -> Tensor:
         """``(B, C, H, W) -> (B, feature_dim)``: the flattened ``s x s`` map."""
@@ -132,6 +142,15 @@ class DCGANDiscriminator(nn.Module):
     def head(self, f: Tensor) -> Tensor:
         """``(B, feature_dim) -> (B,)`` logits."""
         return self.head_conv(f.view(f.shape[0], *self.feature_shape)).flatten()
+
+    def init_weights(self) -> None:
+        """DCGAN's initialisation (:func:`init_dcgan_weights`)."""
+        init_dcgan_weights(self)
+
+    def capabilities(self) -> frozenset[str]:
+        """What this network offers to plugins: ``features`` (``features()``, ``head()``,
+        ``feature_dim``) and ``batch_norm`` (it has batch-norm layers)."""
+        return network_capabilities(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, H, W) -> (B,)`` logits."""

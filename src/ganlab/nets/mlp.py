@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
+from ganlab.nets.capabilities import network_capabilities
 
 _ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh")
 
@@ -78,6 +79,11 @@ class MLPGenerator(nn.Module):
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
+    def capabilities(self) -> frozenset[str]:
+        """What this network offers to plugins: ``features`` (``features()``, ``head()``,
+        ``feature_dim``) and ``batch_norm`` (it has batch-norm layers)."""
+        return network_capabilities(self)
+
     def forward(self, z: Tensor) -> Tensor:
         """``(B, latent_dim) -> (B, *data_shape)``."""
         return self.net(z).view(z.shape[0], *self.data_shape)
@@ -119,6 +125,11 @@ class MLPDiscriminator(nn.Module):
     def head(self, f: Tensor) -> Tensor:
         """``(B, feature_dim) -> (B,)`` logits."""
         return self.head_linear(f).squeeze(1)
+
+    def capabilities(self) -> frozenset[str]:
+        """What this network offers to plugins: ``features`` (``features()``, ``head()``,
+        ``feature_dim``) and ``batch_norm`` (it has batch-norm layers)."""
+        return network_capabilities(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, *data_shape) -> (B,)`` logits."""

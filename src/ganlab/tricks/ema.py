@@ -7,27 +7,26 @@ statistics) are copied, not averaged (as NVlabs' stylegan2-ada-pytorch does). ``
 as a copy of G at setup. The first ``start_iteration`` generator
 updates copy ``θ`` instead of averaging (Yazıcı et al. start averaging after a warm-up).
 
-The average lives in ``module.generator_ema`` (an ``nn.Module`` attribute: in the checkpoint's
-``state_dict``, moved with the module, never optimised); ``module.eval_generator`` and so
-``module.generate`` (samples, metrics) use it. Training still uses G itself.
+The average is the extra network ``generator_ema`` (in the checkpoint's ``state_dict``, moved
+with the run, never optimised) and the evaluated generator: samples and metrics use it.
+Training still uses G itself. Its stage is the last one, so it copies G after every other
+plugin has changed it (virtual batch norm, conditioning wrappers).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 import torch
 
 from ganlab.core.errors import GanlabError
-from ganlab.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.core.step import GStep
+from ganlab.tricks.base import Stage, Trick
 
 
 class EMA(Trick):
-    """Keeps ``module.generator_ema``, an exponential moving average of G.
+    """Keeps ``generator_ema``, an exponential moving average of G, as the evaluated generator.
 
     Args:
         decay: ``β`` in ``θ_ema ← β·θ_ema + (1 − β)·θ``, in [0, 1).
@@ -36,6 +35,8 @@ class EMA(Trick):
     """
 
     name = "ema"
+    stage = Stage.AVERAGE
+    provides = frozenset({"generator.average"})
 
     def __init__(self, decay: float = 0.999, start_iteration: int = 0) -> None:
         if not 0.0 <= decay < 1.0:
@@ -45,25 +46,22 @@ class EMA(Trick):
         self.decay = float(decay)
         self.start_iteration = int(start_iteration)
 
-    def setup(self, module: GANModule) -> None:
-        if hasattr(module, "generator_ema"):
-            raise GanlabError("ema: the module already has a generator_ema")
-        ema = copy.deepcopy(module.generator)
+    def setup(self, setup: Setup) -> None:
+        ema = copy.deepcopy(setup.players.generator)
         ema.requires_grad_(False)
-        module.generator_ema = ema
+        setup.players.extra["generator_ema"] = ema
+        setup.players.evaluated = "generator_ema"
 
     @torch.no_grad()
-    def after_g_step(self, module: GANModule) -> None:
-        params = dict(module.generator.named_parameters())
-        ema_params = dict(module.generator_ema.named_parameters())
-        buffers = dict(module.generator.named_buffers())
-        ema_buffers = dict(module.generator_ema.named_buffers())
+    def after_g_step(self, step: GStep) -> None:
+        generator, ema = step.players.generator, step.players.extra["generator_ema"]
+        params = dict(generator.named_parameters())
+        ema_params = dict(ema.named_parameters())
+        buffers = dict(generator.named_buffers())
+        ema_buffers = dict(ema.named_buffers())
         if params.keys() != ema_params.keys() or buffers.keys() != ema_buffers.keys():
-            raise GanlabError(
-                "ema: the generator changed after ema copied it; list ema after every trick "
-                "that modifies the generator"
-            )
-        copy_only = module.iteration < self.start_iteration
+            raise GanlabError("ema: the generator changed after ema copied it")
+        copy_only = step.iteration < self.start_iteration
         for name, p in params.items():
             if copy_only:
                 ema_params[name].copy_(p)

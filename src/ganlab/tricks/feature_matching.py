@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
 from ganlab.core.errors import GanlabError
 from ganlab.tricks.base import GStep, Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
 
 NORMS = ("l2", "l1")
 MODES = ("replace", "add")
@@ -34,13 +29,14 @@ class FeatureMatching(Trick):
     ``J_G = adversarial + weight * FM`` (``mode=add``).
 
     Real features are computed without a graph from the iteration's last real minibatch
-    (passed through the run's ``d_input`` transforms, like every input of D); fake features
-    keep the graph to G. D's parameters get no gradient (they are frozen in the G step).
-    In ``replace`` mode this trick must come before any trick that adds to G's cost, or it
-    would drop their terms; ``setup`` checks it.
+    (passed through the run's ``d_input`` transforms, like every input of D, and with its
+    condition in a conditional run); fake features keep the graph to G. D's parameters get no
+    gradient (they are frozen in the G step). In ``replace`` mode the trick provides G's
+    objective, and the other plugins' terms are added to it.
     """
 
     name = "feature_matching"
+    needs = frozenset({"discriminator.features"})
 
     def __init__(self, norm: str = "l2", mode: str = "replace", weight: float = 1.0) -> None:
         if norm not in NORMS:
@@ -56,37 +52,18 @@ class FeatureMatching(Trick):
         self.norm = norm
         self.mode = mode
         self.weight = float(weight)
+        self.provides = frozenset({"generator.objective"} if mode == "replace" else ())
 
-    @property
-    def exclusive_hooks(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset({"g_objective"}) if self.mode == "replace" else frozenset()
-
-    def setup(self, module: GANModule) -> None:
-        if not hasattr(module.discriminator, "features"):
-            raise GanlabError(
-                "feature_matching needs a discriminator with a features() method; "
-                f"got {type(module.discriminator).__name__}"
-            )
-        if self.mode != "replace":
-            return
-        before: list[str] = []
-        for trick in getattr(module, "tricks", ()):
-            if trick is self:
-                break
-            if type(trick).g_cost is not Trick.g_cost:
-                before.append(trick.name)
-        if before:
-            raise GanlabError(
-                "feature_matching (mode=replace) replaces G's cost, so it must come before "
-                f"{', '.join(before)} in tricks=[...]"
-            )
-
-    def g_cost(self, cost: Tensor, step: GStep, module: GANModule) -> Tensor:
-        disc = module.discriminator
+    def cost(self, step: GStep) -> Tensor:
+        """The feature-matching term of this G step."""
         with torch.no_grad():
-            real_in = module.tricks.d_input(step.real, step.iteration)
-            real_features = disc.features(real_in)
-        fm = feature_matching_cost(real_features, disc.features(step.fake), self.norm)
-        if self.mode == "replace":
-            return fm
-        return cost + self.weight * fm
+            real_in = step.d_input(step.real)
+            real_features = step.features(real_in, step.real_condition())
+        fake_features = step.features(step.fake, step.fake_condition)
+        return feature_matching_cost(real_features, fake_features, self.norm)
+
+    def g_objective(self, step: GStep) -> Tensor | None:
+        return self.cost(step) if self.mode == "replace" else None
+
+    def g_cost(self, cost: Tensor, step: GStep) -> Tensor:
+        return cost if self.mode == "replace" else cost + self.weight * self.cost(step)

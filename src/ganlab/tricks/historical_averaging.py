@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
+from ganlab.core.players import Setup
 from ganlab.tricks.base import DStep, GStep, Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
 
 PLAYERS = ("discriminator", "generator")
 
@@ -97,23 +95,23 @@ class HistoricalAveraging(Trick):
         self.d_mean = RunningMean()
         self.g_mean = RunningMean()
 
-    def setup(self, module: GANModule) -> None:
-        self.d_mean.ensure(module.discriminator, "discriminator")
-        self.g_mean.ensure(module.generator, "generator")
+    def setup(self, setup: Setup) -> None:
+        self.d_mean.ensure(setup.players.discriminator, "discriminator")
+        self.g_mean.ensure(setup.players.generator, "generator")
 
-    def d_cost(self, cost: Tensor, step: DStep, module: GANModule) -> Tensor:
-        penalty = self.d_mean.penalty(module.discriminator, "discriminator")
+    def d_cost(self, cost: Tensor, step: DStep) -> Tensor:
+        penalty = self.d_mean.penalty(step.players.discriminator, "discriminator")
         return cost + self.weight * penalty.to(cost.dtype)
 
-    def g_cost(self, cost: Tensor, step: GStep, module: GANModule) -> Tensor:
-        penalty = self.g_mean.penalty(module.generator, "generator")
+    def g_cost(self, cost: Tensor, step: GStep) -> Tensor:
+        penalty = self.g_mean.penalty(step.players.generator, "generator")
         return cost + self.weight * penalty.to(cost.dtype)
 
-    def after_d_step(self, module: GANModule) -> None:
-        self.d_mean.update(module.discriminator, "discriminator")
+    def after_d_step(self, step: DStep) -> None:
+        self.d_mean.update(step.players.discriminator, "discriminator")
 
-    def after_g_step(self, module: GANModule) -> None:
-        self.g_mean.update(module.generator, "generator")
+    def after_g_step(self, step: GStep) -> None:
+        self.g_mean.update(step.players.generator, "generator")
 
     def state_dict(self) -> dict[str, Any]:
         return {"discriminator": self.d_mean.state_dict(), "generator": self.g_mean.state_dict()}

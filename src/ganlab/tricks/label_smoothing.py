@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor
 
 from ganlab.core.errors import GanlabError
-from ganlab.losses import Minimax, MLGame, NonSaturating
 from ganlab.tricks.base import DStep, Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
 
 
 class LabelSmoothing(Trick):
@@ -26,22 +20,14 @@ class LabelSmoothing(Trick):
     """
 
     name = "label_smoothing"
+    needs = frozenset({"loss.cross_entropy"})
 
     def __init__(self, alpha: float = 0.9) -> None:
         if not 0.0 < alpha <= 1.0:
             raise GanlabError(f"label_smoothing: alpha must be in (0, 1], got {alpha}")
         self.alpha = float(alpha)
 
-    def setup(self, module: GANModule) -> None:
-        loss = module.loss
-        if not isinstance(loss, (Minimax, NonSaturating, MLGame)):
-            got = getattr(loss, "name", "") or type(loss).__name__
-            raise GanlabError(
-                "label_smoothing needs a cross-entropy loss (minimax, non_saturating, ml_game); "
-                f"got {got}"
-            )
-
-    def d_cost(self, cost: Tensor, step: DStep, module: GANModule) -> Tensor:
+    def d_cost(self, cost: Tensor, step: DStep) -> Tensor:
         if step.real_logits.numel() == 0:
             raise ValueError("empty logits: an expectation over zero samples is undefined")
         return cost + 0.5 * (1.0 - self.alpha) * step.real_logits.mean()

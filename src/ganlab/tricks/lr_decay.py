@@ -18,13 +18,11 @@ the same schedule.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ganlab.core.errors import GanlabError
-from ganlab.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.tricks.base import GStep, Trick
 
 
 def decay_factor(iteration: int, total: int, start: int, final_factor: float) -> float:
@@ -35,11 +33,8 @@ def decay_factor(iteration: int, total: int, start: int, final_factor: float) ->
     return 1.0 - (1.0 - final_factor) * progress
 
 
-def _torch_optimizers(module: Any) -> Iterable[Any]:
-    optimizers = module.optimizers()
-    if not isinstance(optimizers, (list, tuple)):
-        optimizers = [optimizers]
-    return [getattr(o, "optimizer", o) for o in optimizers]
+def _torch_optimizers(optimizers: dict[str, Any] | None) -> Iterable[Any]:
+    return [getattr(o, "optimizer", o) for o in (optimizers or {}).values()]
 
 
 class LRDecay(Trick):
@@ -69,12 +64,12 @@ class LRDecay(Trick):
         self.final_factor = float(final_factor)
         self._factor = 1.0
 
-    def setup(self, module: GANModule) -> None:
+    def setup(self, setup: Setup) -> None:
         if self.total_iterations is None:
-            total = (module.config.get("train") or {}).get("iterations")
+            total = setup.total_iterations
             if not isinstance(total, int) or total < 1:
-                raise GanlabError("lr_decay: set tricks.lr_decay.total_iterations (the run's "
-                                  "config has no train.iterations)")
+                raise GanlabError("lr_decay: set tricks.lr_decay.total_iterations (the run "
+                                  "has no train.iterations)")
             self.total_iterations = total
 
     def factor(self, iteration: int) -> float:
@@ -84,10 +79,10 @@ class LRDecay(Trick):
         return decay_factor(iteration, self.total_iterations, self.start_iteration,
                             self.final_factor)
 
-    def after_g_step(self, module: GANModule) -> None:
-        # module.iteration is the 0-based index of the iteration that is ending.
-        self._factor = self.factor(module.iteration + 1)
-        for optimizer in _torch_optimizers(module):
+    def after_g_step(self, step: GStep) -> None:
+        # step.iteration is the 0-based index of the iteration that is ending.
+        self._factor = self.factor(step.iteration + 1)
+        for optimizer in _torch_optimizers(step.optimizers):
             for group in optimizer.param_groups:
                 base = group.setdefault("base_lr", group["lr"])
                 group["lr"] = base * self._factor

@@ -9,7 +9,7 @@ From D's features ``f(x_i) ∈ R^A`` and a learned tensor ``T ∈ R^{A×B×C}``:
 and ``cat(f(x_i), o(x_i))`` feeds the next (here: the last) layer of D. The paper's formula sums
 over every ``j`` of the minibatch, ``j = i`` included (that term is ``exp(0) = 1``);
 ``exclude_self=True`` drops it, as openai/improved-gan's ``MinibatchLayer`` does (it adds 1e6 to
-the diagonal distances). GANModule calls D on the real and on the fake minibatch separately, so
+the diagonal distances). The GAN step calls D on the real and on the fake minibatch separately, so
 the statistics are computed within each, as in the paper. Not reproduced from the improved-gan
 code: its weight normalisation of ``T`` and its data-dependent initialisation; here ``T`` is
 drawn from ``N(0, init_std²)``.
@@ -17,18 +17,13 @@ drawn from ``N(0, init_std²)``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 
 from ganlab.core.errors import GanlabError
 from ganlab.core.eval_mode import evaluating
-from ganlab.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.tricks.base import Stage, Trick
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -124,19 +119,12 @@ class MinibatchDiscriminator(nn.Module):
         return self.head(self.features(x))
 
 
-def _has_spectral_norm(net: nn.Module) -> bool:
-    for m in net.modules():
-        if parametrize.is_parametrized(m):
-            for plist in m.parametrizations.values():
-                if any(type(p).__name__ == "_SpectralNorm" for p in plist):
-                    return True
-    return False
-
-
 class MinibatchDiscriminationTrick(Trick):
     """Replaces D by :class:`MinibatchDiscriminator` (Salimans et al. 2016 §3.2)."""
 
     name = "minibatch_discrimination"
+    stage = Stage.NETWORK
+    needs = frozenset({"discriminator.features"})
 
     def __init__(
         self,
@@ -150,17 +138,8 @@ class MinibatchDiscriminationTrick(Trick):
         self.init_std = init_std
         self.exclude_self = exclude_self
 
-    def setup(self, module: GANModule) -> None:
-        d = module.discriminator
-        if not all(hasattr(d, a) for a in ("features", "feature_dim")):
-            raise GanlabError(
-                "minibatch_discrimination needs a discriminator with features() and feature_dim"
-            )
-        if _has_spectral_norm(d):
-            raise GanlabError(
-                "list minibatch_discrimination before spectral_norm in tricks=[...], so that "
-                "its new layers are normalised too"
-            )
+    def setup(self, setup: Setup) -> None:
+        d = setup.players.discriminator
         if hasattr(d, "data_shape"):
             _drop_unused(d, tuple(d.data_shape))
         layer = MinibatchDiscrimination(
@@ -169,4 +148,4 @@ class MinibatchDiscriminationTrick(Trick):
         )
         first = next(d.parameters(), None)
         wrapper = MinibatchDiscriminator(d, layer)
-        module.discriminator = wrapper if first is None else wrapper.to(first.device)
+        setup.players.discriminator = wrapper if first is None else wrapper.to(first.device)

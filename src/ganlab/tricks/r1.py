@@ -3,20 +3,16 @@ Converge?", eq. 9), with the lazy regularization of Karras et al. 2020 (StyleGAN
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganlab.core.errors import GanlabError
-from ganlab.losses import require_per_sample_critic
 from ganlab.tricks.base import DStep, Trick
 
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
 
-
-def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
+def r1_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
     """``E_x ||grad_x D(x)||_2^2`` on real data, differentiable w.r.t. D's parameters.
 
     D is re-run on a detached copy of ``real``; the per-sample gradients come from the sum
@@ -40,6 +36,7 @@ class R1(Trick):
     """
 
     name = "r1"
+    excludes = frozenset({"discriminator.batch_norm"})
 
     def __init__(self, gamma: float = 10.0, every: int = 1) -> None:
         if not gamma >= 0:
@@ -49,11 +46,8 @@ class R1(Trick):
         self.gamma = float(gamma)
         self.every = int(every)
 
-    def setup(self, module: GANModule) -> None:
-        require_per_sample_critic(module.discriminator, "trick r1")
-
-    def d_cost(self, cost: Tensor, step: DStep, module: GANModule) -> Tensor:
+    def d_cost(self, cost: Tensor, step: DStep) -> Tensor:
         if step.iteration % self.every != 0:
             return cost
-        penalty = r1_penalty(module.discriminator, step.real)
+        penalty = r1_penalty(lambda x: step.critic(x, step.real_condition), step.real)
         return cost + self.every * (self.gamma / 2.0) * penalty

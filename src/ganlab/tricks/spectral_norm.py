@@ -7,22 +7,18 @@ Every weight ``W`` of a ``Linear``, ``Conv2d`` or ``ConvTranspose2d`` layer of D
 ``u``: ``v ← Wᵀu/‖Wᵀu‖``, ``u ← Wv/‖Wv‖``, ``σ ≈ uᵀWv`` (``n_power_iterations`` rounds per forward
 in training mode, as Algorithm 1 does one per update). This is
 ``torch.nn.utils.parametrizations.spectral_norm``; ``u`` and ``v`` are buffers of D, so they
-are checkpointed. Biases are not normalised. List this trick after tricks that add layers to D
-(e.g. ``minibatch_discrimination``) so that their layers are normalised too.
+are checkpointed. Biases are not normalised. Its stage comes after the plugins that add layers
+to D (minibatch discrimination, conditioning heads), so their layers are normalised too.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganlab.core.errors import GanlabError
-from ganlab.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.tricks.base import Stage, Trick
 
 LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
@@ -45,6 +41,7 @@ class SpectralNorm(Trick):
     """
 
     name = "spectral_norm"
+    stage = Stage.REPARAMETRISE
 
     def __init__(self, n_power_iterations: int = 1, eps: float = 1e-12) -> None:
         if n_power_iterations < 1:
@@ -54,8 +51,9 @@ class SpectralNorm(Trick):
         self.n_power_iterations = int(n_power_iterations)
         self.eps = float(eps)
 
-    def setup(self, module: GANModule) -> None:
-        if apply_spectral_norm(module.discriminator, self.n_power_iterations, self.eps) == 0:
+    def setup(self, setup: Setup) -> None:
+        d = setup.players.discriminator
+        if apply_spectral_norm(d, self.n_power_iterations, self.eps) == 0:
             raise GanlabError(
                 "spectral_norm found no Linear, Conv2d or ConvTranspose2d layer in the "
                 "discriminator"

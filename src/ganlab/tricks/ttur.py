@@ -10,19 +10,18 @@ used with TTUR by Zhang et al. 2019 (SAGAN). The optimizers keep every other set
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 from ganlab.core.errors import GanlabError
-from ganlab.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.tricks.base import Stage, Trick
 
 
 class TTUR(Trick):
     """Sets G's learning rate to ``g_lr`` and D's to ``d_lr``."""
 
     name = "ttur"
+    stage = Stage.OPTIMIZER
+    provides = frozenset({"optimizer.learning_rates"})
 
     def __init__(self, g_lr: float = 1e-4, d_lr: float = 4e-4) -> None:
         for key, value in (("g_lr", g_lr), ("d_lr", d_lr)):
@@ -31,6 +30,7 @@ class TTUR(Trick):
         self.g_lr = float(g_lr)
         self.d_lr = float(d_lr)
 
-    def setup(self, module: GANModule) -> None:
-        module.g_optimizer_factory = functools.partial(module.g_optimizer_factory, lr=self.g_lr)
-        module.d_optimizer_factory = functools.partial(module.d_optimizer_factory, lr=self.d_lr)
+    def setup(self, setup: Setup) -> None:
+        opt = setup.optimizers
+        opt["generator"] = functools.partial(opt["generator"], lr=self.g_lr)
+        opt["discriminator"] = functools.partial(opt["discriminator"], lr=self.d_lr)

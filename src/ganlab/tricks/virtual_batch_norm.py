@@ -21,16 +21,14 @@ forward of ``N`` rows per call of G.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
-from ganlab.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
+from ganlab.core.players import Setup
+from ganlab.tricks.base import Stage, Trick
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -126,6 +124,8 @@ class VirtualBatchNormTrick(Trick):
     """
 
     name = "virtual_batch_norm"
+    stage = Stage.NETWORK
+    needs = frozenset({"generator.batch_norm"})
 
     def __init__(self, reference_size: int = 64, seed: int = 0) -> None:
         if reference_size < 1:
@@ -135,30 +135,22 @@ class VirtualBatchNormTrick(Trick):
         self.seed = int(seed)
         self._wrapper: VirtualBatchNormGenerator | None = None
 
-    def setup(self, module: GANModule) -> None:
-        from ganlab.app.build import choice
-
-        if hasattr(module, "generator_ema"):
-            raise GanlabError("list virtual_batch_norm before ema in tricks=[...], so that the "
-                              "average generator has virtual batch norm too")
-        g = module.generator
+    def setup(self, setup: Setup) -> None:
+        g = setup.players.generator
         layers = [(name, m) for name, m in g.named_modules() if isinstance(m, _BATCH_NORMS)]
         if not layers:
-            raise GanlabError(
-                "virtual_batch_norm needs a generator with batch norm layers (e.g. "
-                f"generator=dcgan); generator '{choice('generator')}' has none"
-            )
+            raise GanlabError("virtual_batch_norm needs a generator with batch norm layers")
         for name, bn in layers:
             parent, _, child = name.rpartition(".")
             setattr(g.get_submodule(parent), child,
                     VirtualBatchNorm.from_batch_norm(bn, self.reference_size))
         gen = torch.Generator().manual_seed(self.seed)
-        z_ref = module.sample_z(self.reference_size, gen)
+        z_ref = setup.sample_latent(self.reference_size, gen)
         first = next(g.parameters(), None)
         self._wrapper = VirtualBatchNormGenerator(g, z_ref)
         if first is not None:
             self._wrapper.to(first.device)
-        module.generator = self._wrapper
+        setup.players.generator = self._wrapper
 
     @property
     def reference_z(self) -> Tensor:

@@ -22,7 +22,12 @@ from lightning.pytorch.loggers import WandbLogger
 from ganlab.adapter.callbacks import due
 from ganlab.adapter.callbacks.checkpoint import save_atomic
 from ganlab.adapter.module import GANModule
-from ganlab.metrics.evaluate import build_image_metrics, evaluate, image_protocol
+from ganlab.metrics.evaluate import (
+    build_image_metrics,
+    capability_metrics,
+    evaluate,
+    image_protocol,
+)
 from ganlab.metrics.image_metrics import ImageMetrics
 
 
@@ -77,6 +82,7 @@ class EvaluationCallback(L.Callback):
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.max_time_fraction = float((metrics or {}).get("max_time_fraction") or 0.1)
         self.image_metrics: ImageMetrics | None = None
+        self.metrics = capability_metrics()
         self.protocol: dict[str, Any] | None = None
         self.final: dict[str, float] | None = None
         self.best_fid = math.inf
@@ -99,7 +105,7 @@ class EvaluationCallback(L.Callback):
         self._run_start = time.perf_counter()
         if self.extractor_cfg is None or self.image_metrics is not None:
             return
-        from ganlab.app.build import choice
+        from ganlab.core.config import choice
 
         datamodule = trainer.datamodule
         datamodule.setup(stage)
@@ -136,9 +142,11 @@ class EvaluationCallback(L.Callback):
     def _evaluate(self, trainer: L.Trainer, module: GANModule) -> dict[str, float]:
         start = time.perf_counter()
         if self.image_metrics is None or trainer.world_size == 1:
-            metrics = evaluate(module, trainer.datamodule, self.num_samples, self.image_metrics)
+            metrics = evaluate(module, trainer.datamodule, self.num_samples, self.image_metrics,
+                       self.metrics)
         else:  # rank 0 measures all samples; the others get its numbers
-            metrics = (evaluate(module, trainer.datamodule, self.num_samples, self.image_metrics)
+            metrics = (evaluate(module, trainer.datamodule, self.num_samples, self.image_metrics,
+                       self.metrics)
                        if trainer.global_rank == 0 else None)
             metrics = trainer.strategy.broadcast(metrics, src=0)
         scalars = {f"val/{k}": float(v) for k, v in metrics.items()

@@ -18,8 +18,7 @@ from ganlab import plots
 from ganlab.adapter.callbacks import due
 from ganlab.adapter.module import GANModule
 from ganlab.core.eval_mode import evaluating
-
-SAMPLE_SEED = 2024
+from ganlab.core.seeds import SAMPLE_SEED
 
 
 class SamplesCallback(L.Callback):
@@ -57,11 +56,8 @@ class SamplesCallback(L.Callback):
         x_in = x.to(module.device)
         # A conditional D judges x with the condition of real data at x (label: nearest mode).
         labels = torch.cdist(x, datamodule.mode_centers.float()).argmin(1).to(module.device)
-        cond = module.conditioning
         with evaluating(module.discriminator, module.eval_generator):
-            condition = cond.real_condition(x_in, labels, module)
-            logits, _ = cond.discriminate(module.discriminator, x_in, condition)
-            d = torch.sigmoid(logits).cpu()
+            d = torch.sigmoid(module.family.judge(x_in, labels)).cpu()
             fake = module.eval_generator(z).cpu()
         order = torch.argsort(z[:, 0].cpu())
         return plots.figure1(x, datamodule.density(x), d, z[order, 0].cpu(), fake[order, 0], title)
@@ -71,10 +67,15 @@ class SamplesCallback(L.Callback):
             return
         name, image = self.picture(module, trainer.datamodule)
         pictures = {name: image} if name else {}
-        # The conditioning's grids: one row per class, InfoGAN's codes, BiGAN's reconstructions.
-        extras = module.conditioning.pictures(module, trainer.datamodule)
-        for extra, (images, nrow) in extras.items():
-            pictures[extra] = plots.image_grid(images, nrow=nrow)
+        # The family's grids: one row per class, InfoGAN's codes, reconstructions, ...; a family
+        # may also draw a finished picture (a uint8 array).
+        extras = module.family.pictures(module, trainer.datamodule)
+        for extra, picture in extras.items():
+            if isinstance(picture, np.ndarray):
+                pictures[extra] = picture
+            else:
+                images, nrow = picture
+                pictures[extra] = plots.image_grid(images, nrow=nrow)
         for key, picture in pictures.items():
             self._save(trainer, module, key, picture)
 

@@ -1,0 +1,61 @@
+"""The metric interface: an evaluation plugin declares the capabilities it needs and measures.
+
+A :class:`Metric` runs in an evaluation when everything it :attr:`~Metric.needs` is provided by
+the run (the family, its plugins, the data); the object that provides a capability is its
+*provider* (:meth:`Evaluation.provider`), whose documented attributes the metric may read
+(e.g. the conditioning that provides ``generator.classes`` names its classifier).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass
+class Evaluation:
+    """What a metric receives: the trained ``model`` (the adapter: ``generate``,
+    ``generate_classes``, ``reconstruct``, ``device``, ``family``), the data, the number of
+    samples, and the capabilities of the run with their providers."""
+
+    model: Any
+    datamodule: Any
+    num_samples: int
+    providers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def provided(self) -> frozenset[str]:
+        return frozenset(self.providers)
+
+    def provider(self, capability: str) -> Any:
+        """The object that provides ``capability`` in this run."""
+        return self.providers[capability]
+
+
+def run_providers(model: Any, datamodule: Any) -> dict[str, Any]:
+    """Capability -> provider for ``model``'s family, its plugins and ``datamodule``."""
+    providers: dict[str, Any] = {}
+    data_caps = getattr(datamodule, "capabilities", None)
+    for cap in (data_caps() if callable(data_caps) else ()):
+        providers[cap] = datamodule
+    family = getattr(model, "family", None)
+    for plugin in getattr(family, "plugins", ()):
+        for cap in plugin.provides:
+            providers.setdefault(cap, plugin)
+    for cap in getattr(family, "provides", ()):
+        providers.setdefault(cap, family)
+    return providers
+
+
+class Metric:
+    """Base of the metrics that need capabilities of the run."""
+
+    name: ClassVar[str] = "metric"
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def applies(self, ev: Evaluation) -> bool:
+        """Whether the run provides what this metric needs."""
+        return self.needs <= ev.provided
+
+    def __call__(self, ev: Evaluation) -> dict[str, float]:
+        raise NotImplementedError
