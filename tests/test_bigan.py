@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from plugin_helpers import dstep, gstep
 from test_presets_conditional import write_classifier
 from torch.testing import assert_close
 
 from ganlab.app.build import build_datamodule, build_module, build_trainer
 from ganlab.app.train import train
-from ganlab.conditioning.base import CondDStep, CondGStep
 from ganlab.conditioning.bigan import (
     BiGANDiscriminator,
     BiGANGenerator,
@@ -41,24 +41,26 @@ def test_module_costs_use_encoder_and_latent_pairs(make_cfg) -> None:
     module = build_module(cfg, build_datamodule(cfg))
     assert isinstance(module.generator, BiGANGenerator)
     assert isinstance(module.discriminator, BiGANDiscriminator)
-    cond, d, g = module.conditioning, module.discriminator, module.generator
+    cond, d, g = module.family.conditioning, module.discriminator, module.generator
     x = torch.randn(5, 2)
     latent = module.sample_z(5, torch.Generator().manual_seed(0))
     assert latent.shape == (5, 2)  # no code: G reads z alone
-    assert torch.equal(module.fake_condition(latent), latent)
-    assert torch.equal(cond.real_condition(x, None, module), g.encoder(x))
+    assert torch.equal(module.family.fake_condition(latent), latent)
+    assert torch.equal(cond.real_condition(x, None, module.family.players), g.encoder(x))
     fake = g(latent)
     real_logits, _ = cond.discriminate(d, x, g.encoder(x))
     fake_logits, _ = cond.discriminate(d, fake, latent)
     assert_close(real_logits, d(x, g.encoder(x)))
-    # G,E's cost: the D cost with the pairs swapped, computed inside g_cost from E(real).
-    step = CondGStep(x, fake, latent, latent, fake_logits, None, 0)
-    got = cond.g_cost(module.loss.g_loss(fake_logits), step, module)
+    # G,E's cost: the D cost with the pairs swapped, computed as G's objective from E(real).
+    players, loss = module.family.players, module.family.loss
+    step = gstep(x, fake, fake_logits, players_=players, loss=loss)
+    got = cond.g_objective(step)
     hand = 0.5 * F.softplus(-fake_logits).mean() + 0.5 * F.softplus(real_logits).mean()
     assert_close(got, hand)
-    dstep = CondDStep(x, fake, None, None, latent, real_logits, fake_logits, None, None, 0)
-    base = module.loss.d_loss(real_logits, fake_logits)
-    assert_close(cond.d_cost(base, dstep, module), base)
+    assert "generator.objective" in cond.provides
+    base = loss.d_loss(real_logits, fake_logits)
+    assert_close(cond.d_cost(base, dstep(real_logits, fake_logits, x, fake, players_=players)),
+                 base)
 
 
 def test_encoder_trains_with_g_and_is_checkpointed(make_cfg, tmp_path) -> None:

@@ -7,12 +7,12 @@ import math
 
 import pytest
 import torch
+from plugin_helpers import dstep
 from test_presets_conditional import write_classifier
 from torch.testing import assert_close
 
 from ganlab.app.build import build_datamodule, build_module
 from ganlab.app.train import train
-from ganlab.conditioning.base import CondDStep
 from ganlab.conditioning.infogan import (
     InfoGAN,
     InfoGANDiscriminator,
@@ -80,14 +80,16 @@ def test_costs_subtract_the_weighted_bound(make_cfg) -> None:
     module = build_module(cfg, build_datamodule(cfg))
     assert isinstance(module.discriminator, InfoGANDiscriminator)
     assert module.generator.net[0].in_features == 2 + 12  # G reads cat(z, c)
-    info = module.conditioning
+    info = module.family.conditioning
     latent = module.sample_z(6, torch.Generator().manual_seed(1))
     fake = module.generator(latent)
-    logits, q = info.discriminate(module.discriminator, fake, module.fake_condition(latent))
+    logits, q = info.discriminate(module.discriminator, fake,
+                                  module.family.fake_condition(latent))
     cat, cont = info.lower_bounds(q, latent[:, 2:])
-    step = CondDStep(fake, fake, None, None, latent[:, 2:], logits, logits, None, q, 0)
+    step = dstep(logits, logits, fake, fake)
+    step.fake_condition, step.fake_aux = latent[:, 2:], q
     zero = torch.zeros(())
-    assert_close(info.d_cost(zero, step, module), -(cat + 0.5 * cont))
+    assert_close(info.d_cost(zero, step), -(cat + 0.5 * cont))
     assert set(info.log_values()) == {"mi_categorical", "mi_continuous"}
 
 

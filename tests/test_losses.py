@@ -11,20 +11,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torch.testing import assert_close
 
 from ganlab.losses import (
     LOSSES,
     LSGAN,
     WGAN,
-    WGANGP,
     GANLoss,
     Hinge,
     Minimax,
     MLGame,
     NonSaturating,
-    gradient_penalty,
     value_function,
 )
 
@@ -194,10 +192,9 @@ def test_lsgan_custom_targets_hand_values() -> None:
     assert_close(loss.g_loss(fake), scalar(g_expected), **TOL32)
 
 
-@pytest.mark.parametrize("loss_cls", [WGAN, WGANGP])
-def test_wasserstein_costs_hand_values(loss_cls: type[GANLoss]) -> None:
+def test_wasserstein_costs_hand_values() -> None:
     real, fake = real_fake()
-    loss = loss_cls()
+    loss = WGAN()
     # E fake - E real = (-ln3 + 0)/2 - (0 + ln3)/2 = -ln 3
     assert_close(loss.d_loss(real, fake), scalar(-LN3), **TOL32)
     assert_close(loss.g_loss(fake), scalar(LN3 / 2), **TOL32)
@@ -213,148 +210,19 @@ def test_hinge_hand_values() -> None:
     assert_close(Hinge().d_loss(real, fake), scalar(0.5 * 1.0 + 0.5 * 1.0), **TOL32)
 
 
-def test_wgan_clipping_clamps_every_parameter() -> None:
-    net = nn.Linear(4, 2)
-    with torch.no_grad():
-        net.weight.copy_(torch.tensor([[-0.5, -0.01, -0.003, 0.0], [0.004, 0.01, 0.02, 3.0]]))
-        net.bias.copy_(torch.tensor([0.005, -0.02]))
-    WGAN(clip=0.01).after_d_step(net)
-    expected_w = torch.tensor([[-0.01, -0.01, -0.003, 0.0], [0.004, 0.01, 0.01, 0.01]])
-    assert_close(net.weight.data, expected_w, atol=0.0, rtol=0.0)
-    assert_close(net.bias.data, torch.tensor([0.005, -0.01]), atol=0.0, rtol=0.0)
-    assert WGAN().clip == 0.01
-    assert WGAN().d_penalty(net, torch.zeros(2, 4), torch.zeros(2, 4)) is None
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_only_the_wasserstein_configs_bring_regularisers(name: str) -> None:
+    """A loss's regularisers come from its config: weight clipping for wgan, the gradient
+    penalty for wgan_gp, none for any other objective."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
+    from ganlab.app.cli import config_dir
 
-@pytest.mark.parametrize("loss_cls", [Minimax, NonSaturating, MLGame, LSGAN, WGANGP, Hinge])
-def test_only_wgan_touches_parameters(loss_cls: type[GANLoss]) -> None:
-    net = nn.Linear(3, 1)
-    with torch.no_grad():
-        net.weight.fill_(5.0)
-    loss_cls().after_d_step(net)
-    assert_close(net.weight.data, torch.full((1, 3), 5.0), atol=0.0, rtol=0.0)
-
-
-# --- WGAN-GP gradient penalty --------------------------------------------------------------
-
-
-class LinearCritic(nn.Module):
-    """D(x) = w . flatten(x): grad_x D = w everywhere, so the penalty is (||w|| - 1)^2."""
-
-    def __init__(self, w: Tensor) -> None:
-        super().__init__()
-        self.w = nn.Parameter(w.clone())
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.flatten(1) @ self.w
-
-
-def norm3_weights(n: int) -> Tensor:
-    w = torch.arange(1, n + 1, dtype=torch.float64)
-    return 3.0 * w / w.norm()
-
-
-def test_gradient_penalty_linear_critic_exact() -> None:
-    critic = LinearCritic(norm3_weights(16))
-    gen = torch.Generator().manual_seed(3)
-    real = torch.randn(5, 16, generator=gen, dtype=torch.float64)
-    fake = torch.randn(5, 16, generator=gen, dtype=torch.float64)
-    four = torch.tensor(4.0, dtype=torch.float64)  # (3 - 1)^2
-    assert_close(gradient_penalty(critic, real, fake), four, **TOL64)
-    loss = WGANGP(gp_weight=10.0)
-    assert_close(loss.d_penalty(critic, real, fake), 10.0 * four, **TOL64)
-    assert WGANGP().gp_weight == 10.0
-
-
-def test_gradient_penalty_differentiable_wrt_critic() -> None:
-    """d/dw [lambda (||w|| - 1)^2] = lambda * 2 (||w|| - 1) * w / ||w||."""
-    w0 = norm3_weights(6)
-    critic = LinearCritic(w0)
-    real = torch.randn(4, 6, dtype=torch.float64)
-    fake = torch.randn(4, 6, dtype=torch.float64)
-    lam = 7.5
-    penalty = WGANGP(gp_weight=lam).d_penalty(critic, real, fake)
-    assert penalty.requires_grad
-    penalty.backward()
-    expected = lam * 2.0 * (3.0 - 1.0) * w0 / 3.0
-    assert critic.w.grad is not None
-    assert_close(critic.w.grad, expected, **TOL64)
-
-
-def test_gradient_penalty_image_shaped_inputs() -> None:
-    critic = LinearCritic(torch.full((16,), 0.75, dtype=torch.float64))  # ||w|| = sqrt(16 * 9/16)
-    real = torch.randn(3, 1, 4, 4, dtype=torch.float64)
-    fake = torch.randn(3, 1, 4, 4, dtype=torch.float64)
-    assert_close(gradient_penalty(critic, real, fake), torch.tensor(4.0).double(), **TOL64)
-    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(8, 1)).double()
-    penalty = gradient_penalty(conv, real, fake)
-    assert penalty.ndim == 0 and torch.isfinite(penalty)
-    penalty.backward()
-    # The last bias does not change grad_x D, so it gets no gradient; the weights do.
-    for p in (conv[0].weight, conv[0].bias, conv[3].weight):
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
-
-
-class RecordingQuadraticCritic(nn.Module):
-    """D(x) = 1/2 ||x||^2 per sample (grad = x); remembers the interpolate it was given."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: Tensor | None = None
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.seen = x.detach().clone()
-        return 0.5 * (x**2).flatten(1).sum(1)
-
-
-def test_gradient_penalty_eps_per_sample_and_norm_per_sample() -> None:
-    critic = RecordingQuadraticCritic()
-    shape = (8, 3, 2, 2)
-    real = torch.full(shape, 2.0, dtype=torch.float64)
-    fake = torch.zeros(shape, dtype=torch.float64)
-    penalty = gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(4))
-    assert critic.seen is not None
-    eps = critic.seen[:, 0, 0, 0] / 2.0  # x_hat = eps * 2 + (1 - eps) * 0
-    # One eps per sample, broadcast over every non-batch dim; eps in [0, 1], not all equal.
-    assert_close(critic.seen, (2.0 * eps).view(8, 1, 1, 1).expand(shape), atol=0.0, rtol=0.0)
-    assert ((eps >= 0) & (eps <= 1)).all()
-    assert eps.unique().numel() == 8
-    # ||grad|| = ||x_hat_i|| = 2 eps_i sqrt(12), over all 12 non-batch entries.
-    expected = ((2.0 * eps * math.sqrt(12.0) - 1.0) ** 2).mean()
-    assert_close(penalty, expected, **TOL64)
-
-
-def test_gradient_penalty_seeded_generator_reproducible() -> None:
-    critic = RecordingQuadraticCritic()
-    real = torch.randn(6, 5, dtype=torch.float64)
-    fake = torch.randn(6, 5, dtype=torch.float64)
-
-    def run(seed: int) -> Tensor:
-        return gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(seed))
-
-    assert_close(run(5), run(5), atol=0.0, rtol=0.0)
-    assert not torch.equal(run(5), run(6))
-
-
-def test_gradient_penalty_trains_critic_only_and_works_under_no_grad() -> None:
-    g_param = nn.Parameter(torch.ones(4, 6, dtype=torch.float64))
-    fake = g_param * 0.5  # attached to a "generator" on purpose
-    real = torch.randn(4, 6, dtype=torch.float64)
-    # grad_x D = x_hat for this critic, so the penalty would reach g_param if not detached.
-    penalty = gradient_penalty(RecordingQuadraticCritic(), real, fake)
-    assert penalty.requires_grad
-    penalty.backward()
-    assert g_param.grad is None
-    critic = LinearCritic(norm3_weights(6))
-    with torch.no_grad():
-        inside = gradient_penalty(critic, real, fake.detach())
-    assert_close(inside.detach(), torch.tensor(4.0).double(), **TOL64)
-
-
-def test_gradient_penalty_rejects_mismatched_shapes() -> None:
-    critic = LinearCritic(norm3_weights(4))
-    with pytest.raises(ValueError, match="same shape"):
-        gradient_penalty(critic, torch.zeros(2, 4), torch.zeros(3, 4))
+    loss = instantiate(OmegaConf.load(f"{config_dir()}/loss/{name}.yaml"))
+    expected = {"wgan": ["weight_clipping"], "wgan_gp": ["gradient_penalty"]}.get(name, [])
+    assert [p.name for p in loss.plugins()] == expected
+    assert loss.name == ("wgan" if name == "wgan_gp" else name)
 
 
 # --- stability, registry, argument checks --------------------------------------------------
@@ -406,21 +274,17 @@ def test_cross_entropy_costs_exact_far_beyond_float32_sigmoid(big: float) -> Non
 
 
 def test_registry_names_and_defaults() -> None:
-    expected = {"minimax", "non_saturating", "ml_game", "lsgan", "wgan", "wgan_gp", "hinge",
+    expected = {"minimax", "non_saturating", "ml_game", "lsgan", "wgan", "hinge",
                 "fgan_kl", "fgan_reverse_kl", "fgan_js", "fgan_pearson", "fgan_hellinger"}
     assert set(LOSSES) == expected
     for name, cls in LOSSES.items():
         assert cls.name == name
         assert issubclass(cls, GANLoss)
         assert isinstance(cls(), GANLoss)
-    assert LOSSES["minimax"] is Minimax and LOSSES["wgan_gp"] is WGANGP
+    assert LOSSES["minimax"] is Minimax and LOSSES["wgan"] is WGAN
 
 
 def test_invalid_arguments_rejected() -> None:
-    with pytest.raises(ValueError):
-        WGAN(clip=0.0)
-    with pytest.raises(ValueError):
-        WGANGP(gp_weight=-1.0)
     with pytest.raises(ValueError, match="empty"):
         Minimax().d_loss(torch.zeros(0), torch.zeros(3))
     with pytest.raises(ValueError, match="empty"):

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from plugin_helpers import dstep, setup
 from test_presets_conditional import write_classifier
 from torch.testing import assert_close
 
 from ganlab.app.build import build_datamodule, build_module
 from ganlab.app.train import train
-from ganlab.conditioning.base import CondDStep
 from ganlab.conditioning.semi_supervised import (
     KPlusOneDiscriminator,
     SemiSupervised,
@@ -73,22 +73,21 @@ def test_supervised_cost_by_hand() -> None:
     cond.bind(data)
     from ganlab.nets.mlp import MLPDiscriminator
 
-    module = SimpleNamespace(discriminator=MLPDiscriminator((1, 28, 28), hidden_dim=8),
-                             tricks=SimpleNamespace(d_input=lambda x, it: x))
-    cond.setup(module)  # type: ignore[arg-type]
-    disc = module.discriminator
+    players = setup(cond, discriminator=MLPDiscriminator((1, 28, 28), hidden_dim=8),
+                    data_capabilities=("data.labels", "data.images")).players
+    disc = players.discriminator
     assert isinstance(disc, KPlusOneDiscriminator)
     assert disc.labelled_x.dtype == torch.uint8 and disc.labelled_x.shape == (20, 1, 28, 28)
     assert torch.equal(torch.bincount(disc.labelled_y), torch.full((10,), 2))
     x = disc.labelled_x.float() / 127.5 - 1
     logits = disc.class_logits(x)
     ce = -logits.log_softmax(1)[torch.arange(20), disc.labelled_y].mean()
-    step = CondDStep(x, x, None, None, None, x[:, 0, 0, 0], x[:, 0, 0, 0], None, None, 0)
-    got = cond.d_cost(torch.tensor(1.5), step, module)  # type: ignore[arg-type]
+    step = dstep(x[:, 0, 0, 0], x[:, 0, 0, 0], x, x, players_=players)
+    got = cond.d_cost(torch.tensor(1.5), step)
     assert_close(got, 1.5 + 2.0 * 0.5 * ce)
     assert_close(F.cross_entropy(logits, disc.labelled_y), ce)
     # The held-out set: every image outside the labelled one (no official test split here).
-    assert len(cond._held_out[1]) == 180
+    assert len(cond.held_out[1]) == 180
     assert cond.test_source == "the training images outside the labelled set"
 
 

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import io
 import math
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from nets_helpers import LinearCritic
+from plugin_helpers import dstep, gstep, setup
 from torch import Tensor, nn
 from torch.testing import assert_close
 
 from ganlab.app.build import build_datamodule, build_module
 from ganlab.app.train import train
 from ganlab.core.errors import GanlabError
-from ganlab.losses import LSGAN, WGAN, WGANGP, Hinge, Minimax, MLGame, NonSaturating
-from ganlab.tricks.base import DStep, GStep, Trick, TrickList
+from ganlab.core.family import TrainContext
+from ganlab.core.plugin import PluginList
+from ganlab.losses import LSGAN, WGAN, Hinge, Minimax, MLGame, NonSaturating
+from ganlab.regularisers.gradient_penalty import GradientPenalty
 from ganlab.tricks.feature_matching import FeatureMatching
-from ganlab.tricks.gradient_penalty import GradientPenalty
 from ganlab.tricks.historical_averaging import HistoricalAveraging
 from ganlab.tricks.instance_noise import InstanceNoise
 from ganlab.tricks.label_smoothing import LabelSmoothing
@@ -54,21 +55,6 @@ class HalfSquare(nn.Module):
         return 0.5 * self.c * x.flatten(1).pow(2).sum(1)
 
 
-def fake_module(**kw: Any) -> SimpleNamespace:
-    """The parts of GANModule a trick touches (loss, networks, tricks, iteration)."""
-    tricks = kw.pop("tricks", [])
-    return SimpleNamespace(
-        loss=kw.pop("loss", NonSaturating()), tricks=TrickList(tricks), iteration=0, **kw
-    )
-
-
-def dstep(real_logits: Tensor, fake_logits: Tensor, real: Tensor | None = None,
-          fake: Tensor | None = None, iteration: int = 0) -> DStep:
-    empty = torch.zeros(0)
-    return DStep(empty if real is None else real, empty if fake is None else fake,
-                 real_logits, fake_logits, iteration)
-
-
 def roundtrip(state: dict[str, Any]) -> dict[str, Any]:
     """Through torch.save / torch.load(weights_only=True), as a checkpoint would."""
     buf = io.BytesIO()
@@ -87,9 +73,8 @@ def test_label_smoothing_is_bce_with_real_target_alpha(loss_cls, alpha: float) -
     real = 4 * torch.randn(64, generator=gen, dtype=torch.float64)
     fake = 4 * torch.randn(64, generator=gen, dtype=torch.float64)
     trick = LabelSmoothing(alpha=alpha)
-    module = fake_module(loss=loss_cls())
-    trick.setup(module)
-    cost = trick.d_cost(loss_cls().d_loss(real, fake), dstep(real, fake), module)
+    setup(trick, loss=loss_cls())
+    cost = trick.d_cost(loss_cls().d_loss(real, fake), dstep(real, fake))
     expected = 0.5 * F.binary_cross_entropy_with_logits(
         real, torch.full_like(real, alpha)
     ) + 0.5 * F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
@@ -102,7 +87,7 @@ def test_label_smoothing_hand_value() -> None:
     a = 0.9
     real_term = -0.25 * sum(a * math.log(d) + (1 - a) * math.log(1 - d) for d in (0.5, 0.75))
     fake_term = -0.25 * (math.log(0.75) + math.log(0.5))
-    cost = LabelSmoothing(a).d_cost(NonSaturating().d_loss(real, fake), dstep(real, fake), None)
+    cost = LabelSmoothing(a).d_cost(NonSaturating().d_loss(real, fake), dstep(real, fake))
     assert_close(cost, torch.tensor(real_term + fake_term), **TOL32)
     # The added term is 1/2 (1 - a) E[l_real] = 1/2 * 0.1 * ln3 / 2.
     assert real_term - (-0.25 * (math.log(0.5) + math.log(0.75))) == pytest.approx(
@@ -118,7 +103,7 @@ def test_label_smoothing_leaves_fake_term_alone() -> None:
     for scale in (0.0, 1.0, 5.0):
         fake = (scale * torch.randn(16, generator=gen, dtype=torch.float64)).requires_grad_(True)
         plain = loss.d_loss(real, fake)
-        smoothed = trick.d_cost(plain, dstep(real, fake), None)
+        smoothed = trick.d_cost(plain, dstep(real, fake))
         diffs.append(float((smoothed - plain).detach()))
         (g_plain,) = torch.autograd.grad(plain, fake, retain_graph=True)
         (g_smooth,) = torch.autograd.grad(smoothed, fake)
@@ -130,7 +115,7 @@ def test_label_smoothing_leaves_fake_term_alone() -> None:
     # d/dl_real = (sigmoid(l) - alpha) / (2 B): the real target is alpha.
     real_leaf = real.clone().requires_grad_(True)
     fake = torch.zeros(16, dtype=torch.float64)
-    cost = trick.d_cost(loss.d_loss(real_leaf, fake), dstep(real_leaf, fake), None)
+    cost = trick.d_cost(loss.d_loss(real_leaf, fake), dstep(real_leaf, fake))
     (g_real,) = torch.autograd.grad(cost, real_leaf)
     assert_close(g_real, (torch.sigmoid(real) - 0.8) / 32, **TOL64)
 
@@ -150,7 +135,7 @@ def test_label_smoothing_optimal_discriminator(alpha: float) -> None:
 
     def objective() -> Tensor:
         real, fake = logits[real_idx], logits[fake_idx]
-        return trick.d_cost(loss.d_loss(real, fake), dstep(real, fake), None)
+        return trick.d_cost(loss.d_loss(real, fake), dstep(real, fake))
 
     # Newton's method per point (the cost is separable and strictly convex in each logit).
     for _ in range(50):
@@ -163,15 +148,17 @@ def test_label_smoothing_optimal_discriminator(alpha: float) -> None:
     assert_close(torch.sigmoid(logits.detach()), expected, atol=1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("loss", [LSGAN(), WGAN(), WGANGP(), Hinge()])
+@pytest.mark.parametrize("loss", [LSGAN(), WGAN(), Hinge()])
 def test_label_smoothing_refuses_other_losses(loss) -> None:
-    with pytest.raises(GanlabError, match=rf"cross-entropy loss .*; got {loss.name}$"):
-        LabelSmoothing().setup(fake_module(loss=loss))
+    with pytest.raises(GanlabError, match=r"^trick 'label_smoothing' needs loss.cross_entropy, "
+                       r"which loss 'loss' does not provide$"):
+        setup(LabelSmoothing(), loss=loss)
 
 
 def test_label_smoothing_refused_from_config(make_cfg) -> None:
     cfg = make_cfg("loss=hinge", "tricks=[label_smoothing]")
-    with pytest.raises(GanlabError, match="label_smoothing needs a cross-entropy loss"):
+    with pytest.raises(GanlabError, match="^trick 'label_smoothing' needs loss.cross_entropy, "
+                       "which loss 'hinge' does not provide$"):
         build_module(cfg, build_datamodule(cfg))
 
 
@@ -265,11 +252,13 @@ FM_FAKE = [[0.0, 0.0], [2.0, 1.0]]
 
 def fm_cost(trick: FeatureMatching, cost: float = 123.0) -> tuple[Tensor, Tensor]:
     critic = LinearCritic([0.5, -1.0])
-    module = fake_module(discriminator=critic, tricks=[trick])
+    module = setup(trick, discriminator=critic).players
     real = torch.tensor(FM_REAL, dtype=torch.float64, requires_grad=True)
     fake = torch.tensor(FM_FAKE, dtype=torch.float64, requires_grad=True)
-    step = GStep(real, fake, critic(fake), 0)
-    out = trick.g_cost(torch.tensor(cost, dtype=torch.float64), step, module)
+    step = gstep(real, fake, critic(fake), players_=module, plugins=[trick])
+    base = torch.tensor(cost, dtype=torch.float64)
+    objective = trick.g_objective(step)
+    out = trick.g_cost(base if objective is None else objective, step)
     (grad_fake,) = torch.autograd.grad(out, fake)
     assert real.grad is None
     return out.detach(), grad_fake
@@ -294,11 +283,8 @@ def test_feature_matching_replace_vs_add() -> None:
     added, _ = fm_cost(FeatureMatching(mode="add", weight=0.5), cost=123.0)
     assert float(replaced) == pytest.approx(7.25, rel=1e-12)
     assert float(added) == pytest.approx(123.0 + 0.5 * 7.25, rel=1e-12)
-    assert FeatureMatching(mode="replace").exclusive_hooks == frozenset({"g_objective"})
-    assert FeatureMatching(mode="add").exclusive_hooks == frozenset()
-    with pytest.raises(GanlabError, match="both need hook 'g_objective'"):
-        TrickList([FeatureMatching(), FeatureMatching()])
-    TrickList([FeatureMatching(mode="add"), FeatureMatching(mode="add")])
+    assert FeatureMatching(mode="replace").provides == frozenset({"generator.objective"})
+    assert FeatureMatching(mode="add").provides == frozenset()
     with pytest.raises(GanlabError, match="mode=add only"):
         FeatureMatching(mode="replace", weight=2.0)
 
@@ -308,24 +294,31 @@ def test_feature_matching_real_features_see_the_d_input_transforms() -> None:
     the fake batch, which GStep hands over already transformed."""
     noise, fm = InstanceNoise(sigma=0.5, schedule="constant", seed=3), FeatureMatching()
     critic = LinearCritic([1.0, 1.0])
-    module = fake_module(discriminator=critic, tricks=[noise, fm])
+    module = setup(fm, discriminator=critic).players
     real = torch.tensor(FM_REAL, dtype=torch.float64)
     fake = torch.tensor(FM_FAKE, dtype=torch.float64)
-    cost = fm.g_cost(torch.tensor(0.0), GStep(real, fake, critic(fake), 0), module)
+    cost = fm.g_objective(gstep(real, fake, critic(fake), players_=module, plugins=[noise, fm]))
     drawn = 0.5 * torch.randn(real.shape, generator=torch.Generator().manual_seed(3),
                               dtype=torch.float64)
     expected = ((real + drawn).mean(0) - fake.mean(0)).pow(2).sum()
     assert_close(cost.detach(), expected, **TOL64)
 
 
-def test_feature_matching_replace_must_precede_g_cost_tricks() -> None:
-    ha, fm = HistoricalAveraging(), FeatureMatching()
-    nets = {"discriminator": LinearCritic([1.0, 1.0]), "generator": nn.Linear(1, 2)}
-    with pytest.raises(GanlabError, match="must come before historical_averaging"):
-        fm.setup(fake_module(tricks=[ha, fm], **nets))
-    fm.setup(fake_module(tricks=[fm, ha], **nets))
-    FeatureMatching(mode="add").setup(fake_module(tricks=[ha, FeatureMatching(mode="add")],
-                                                  **nets))
+def test_feature_matching_replace_keeps_the_other_plugins_terms() -> None:
+    """replace mode provides G's objective; terms that other plugins add to G's cost are
+    added to it whatever the order of tricks=[...] (PluginList runs g_objective first)."""
+    ha, fm = HistoricalAveraging(weight=2.0), FeatureMatching()
+    d, g = LinearCritic([1.0, 1.0]), nn.Linear(1, 2).double()
+    module = setup(ha, discriminator=d, generator=g).players
+    with torch.no_grad():
+        g.weight.add_(1.0)  # G moved: historical averaging adds 2 * ||1||^2 = 2 * 2 = 4
+    real = torch.tensor(FM_REAL, dtype=torch.float64)
+    fake = torch.tensor(FM_FAKE, dtype=torch.float64)
+    for order in ([ha, fm], [fm, ha]):
+        chain = PluginList(order)
+        step = gstep(real, fake, d(fake), players_=module, plugins=order)
+        cost = chain.g_cost(chain.g_objective(step), step)
+        assert float(cost.detach()) == pytest.approx(7.25 + 4.0, rel=1e-12)
 
 
 def test_feature_matching_generator_step_trains_g_only(make_cfg) -> None:
@@ -336,19 +329,20 @@ def test_feature_matching_generator_step_trains_g_only(make_cfg) -> None:
     opt = torch.optim.SGD(module.generator.parameters(), lr=0.0)
     real = torch.randn(16, 2)
     captured: list[Tensor] = []
-    trick = module.tricks.items[0]
-    g_cost = trick.g_cost
+    trick = next(p for p in module.family.plugins if p.name == "feature_matching")
+    g_objective = trick.g_objective
 
-    def spy(cost: Tensor, step: GStep, mod: Any) -> Tensor:
-        out = g_cost(cost, step, mod)
+    def spy(step: Any) -> Tensor:
+        out = g_objective(step)
         with torch.no_grad():
             ref = (module.discriminator.features(real).mean(0)
                    - module.discriminator.features(step.fake).mean(0)).pow(2).sum()
         captured.extend([out.detach(), ref])
         return out
 
-    trick.g_cost = spy  # type: ignore[method-assign]
-    cost = module.generator_step(real, opt)
+    trick.g_objective = spy  # type: ignore[method-assign]
+    ctx = TrainContext(0, 1, {"generator": opt}, lambda c: c.backward(), torch.Generator())
+    cost = module.family.generator_step(real, None, ctx)
     assert_close(cost.detach(), captured[1], **TOL32)
     assert all(p.grad is None for p in module.discriminator.parameters())
     assert all(p.grad is not None for p in module.generator.parameters())
@@ -373,21 +367,20 @@ def set_params(net: nn.Linear, w: float, b: float) -> None:
 def test_historical_averaging_mean_and_penalty_by_hand() -> None:
     d, g = scalar_net(1.0, 0.0), scalar_net(-1.0, 2.0)
     trick = HistoricalAveraging(weight=0.5)
-    module = fake_module(discriminator=d, generator=g, tricks=[trick])
-    trick.setup(module)  # theta_0 = (w=1, b=0)
+    module = setup(trick, discriminator=d, generator=g).players  # theta_0 = (w=1, b=0)
     zero = torch.tensor(0.0, dtype=torch.float64)
     # theta_0 is part of the mean: no penalty before the first update.
-    assert float(trick.d_cost(zero, dstep(zero, zero), module).detach()) == 0.0
+    assert float(trick.d_cost(zero, dstep(zero, zero, players_=module)).detach()) == 0.0
     for w, b in [(2.0, 1.0), (4.0, -1.0), (5.0, 4.0)]:
         set_params(d, w, b)
-        trick.after_d_step(module)
+        trick.after_d_step(dstep(zero, zero, players_=module))
     # mean w = (1 + 2 + 4 + 5) / 4 = 3, mean b = (0 + 1 - 1 + 4) / 4 = 1
     means = trick.d_mean.means
     assert float(means["weight"]) == pytest.approx(3.0, rel=1e-12)
     assert float(means["bias"]) == pytest.approx(1.0, rel=1e-12)
     assert trick.d_mean.updates == 3
     # 0.5 * ((5 - 3)^2 + (4 - 1)^2) = 6.5; gradient 2 * 0.5 * (theta - mean) = (2, 3).
-    cost = trick.d_cost(zero, dstep(zero, zero), module)
+    cost = trick.d_cost(zero, dstep(zero, zero, players_=module))
     assert float(cost.detach()) == pytest.approx(6.5, rel=1e-12)
     cost.backward()
     assert float(d.weight.grad) == pytest.approx(2.0, rel=1e-12)
@@ -395,9 +388,10 @@ def test_historical_averaging_mean_and_penalty_by_hand() -> None:
     # G's mean is its own: still theta_0 of G, so G's penalty is (0.5 - -1)^2 * 0.5 after a move.
     assert trick.g_mean.updates == 0
     set_params(g, 0.5, 2.0)
-    gcost = trick.g_cost(zero, GStep(zero, zero, zero, 0), module)
+    gcost = trick.g_cost(zero, gstep(zero, zero, zero, players_=module))
     assert float(gcost.detach()) == pytest.approx(0.5 * 1.5**2, rel=1e-12)
-    trick.after_g_step(module)  # G mean = (theta_0 + theta_1) / 2 = (-0.25, 2)
+    trick.after_g_step(gstep(zero, zero, zero, players_=module))
+    # G mean = (theta_0 + theta_1) / 2 = (-0.25, 2)
     assert float(trick.g_mean.means["weight"]) == pytest.approx(-0.25, rel=1e-12)
     assert float(trick.g_mean.means["bias"]) == pytest.approx(2.0, rel=1e-12)
 
@@ -405,21 +399,20 @@ def test_historical_averaging_mean_and_penalty_by_hand() -> None:
 def test_historical_averaging_state_round_trip() -> None:
     d, g = scalar_net(1.0, 0.0), scalar_net(0.0, 0.0)
     trick = HistoricalAveraging()
-    module = fake_module(discriminator=d, generator=g, tricks=[trick])
-    trick.setup(module)
+    module = setup(trick, discriminator=d, generator=g).players
+    zero = torch.tensor(0.0, dtype=torch.float64)
     for w in (2.0, 3.0):
         set_params(d, w, w)
-        trick.after_d_step(module)
+        trick.after_d_step(dstep(zero, zero, players_=module))
     state = roundtrip(trick.state_dict())
     other_d, other_g = scalar_net(9.0, 9.0), scalar_net(0.0, 0.0)  # fresh init, then restore
     restored = HistoricalAveraging()
-    other = fake_module(discriminator=other_d, generator=other_g, tricks=[restored])
-    restored.setup(other)
+    other = setup(restored, discriminator=other_d, generator=other_g).players
     restored.load_state_dict(state)
     set_params(other_d, 3.0, 3.0)
     for t, mod in ((trick, module), (restored, other)):
         set_params(mod.discriminator, 6.0, 6.0)
-        t.after_d_step(mod)
+        t.after_d_step(dstep(zero, zero, players_=mod))
     # mean over (1, 2, 3, 6) = 3 for w; (0, 2, 3, 6) = 11/4 for b.
     for t in (trick, restored):
         assert t.d_mean.updates == 3
@@ -433,41 +426,45 @@ def test_historical_averaging_state_round_trip() -> None:
 def test_gradient_penalty_trick_linear_critic() -> None:
     critic = LinearCritic([3.0, 4.0], b=0.7)  # ||w|| = 5: penalty (5 - 1)^2 = 16 everywhere
     trick = GradientPenalty(weight=10.0)
-    module = fake_module(discriminator=critic, tricks=[trick])
-    trick.setup(module)
+    module = setup(trick, discriminator=critic).players
     gen = torch.Generator().manual_seed(5)
     real = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     fake = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     base = torch.tensor(1.25, dtype=torch.float64)
-    cost = trick.d_cost(base, dstep(critic(real), critic(fake), real, fake), module)
+    cost = trick.d_cost(base, dstep(critic(real), critic(fake), real, fake, players_=module))
     assert_close(cost - base, torch.tensor(160.0, dtype=torch.float64), **TOL64)
     # d/dw of 10 (||w|| - 1)^2 = 20 (||w|| - 1) w / ||w|| = 80 (0.6, 0.8) = (48, 64).
     (grad,) = torch.autograd.grad(cost, critic.w)
     assert_close(grad, torch.tensor([48.0, 64.0], dtype=torch.float64), **TOL64)
 
 
-def test_gradient_penalty_trick_refuses_wgan_gp() -> None:
-    with pytest.raises(GanlabError, match="already has a gradient penalty"):
-        GradientPenalty().setup(fake_module(loss=WGANGP()))
-    GradientPenalty().setup(fake_module(loss=Hinge(), discriminator=nn.Linear(2, 1)))
+def test_gradient_penalty_trick_refused_with_wgan_gp(make_cfg) -> None:
+    cfg = make_cfg("loss=wgan_gp", "tricks=[gradient_penalty]")
+    with pytest.raises(GanlabError, match="^regulariser 'gradient_penalty' and regulariser "
+                       "'gradient_penalty' both provide discriminator.gradient_penalty; use "
+                       "only one of them$"):
+        build_module(cfg, build_datamodule(cfg))
+    cfg = make_cfg("loss=wgan", "tricks=[gradient_penalty]")
+    build_module(cfg, build_datamodule(cfg))
 
 
 @pytest.mark.parametrize("trick", [GradientPenalty(), R1()])
-def test_penalty_tricks_refuse_a_batch_norm_critic(trick: Trick) -> None:
+def test_penalty_tricks_refuse_a_batch_norm_critic(trick) -> None:
     critic = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
-    with pytest.raises(GanlabError, match="needs a discriminator without batch norm"):
-        trick.setup(fake_module(loss=Hinge(), discriminator=critic))
-    trick.setup(fake_module(loss=Hinge(), discriminator=nn.Linear(2, 1)))
+    with pytest.raises(GanlabError, match=rf"^{trick.kind} '{trick.name}' cannot be used with "
+                       r"discriminator 'discriminator' \(discriminator.batch_norm\)$"):
+        setup(trick, loss=Hinge(), discriminator=critic)
+    setup(trick, loss=Hinge(), discriminator=nn.Linear(2, 1))
 
 
 # --- R1 ------------------------------------------------------------------------------------
 
 
 def r1_cost(trick: R1, critic: nn.Module, real: Tensor, iteration: int) -> Tensor:
-    module = fake_module(discriminator=critic, tricks=[trick])
-    module.iteration = iteration
+    module = setup(trick, discriminator=critic).players
     base = torch.tensor(0.5, dtype=torch.float64)
-    return trick.d_cost(base, dstep(critic(real), critic(real), real, real, iteration), module)
+    return trick.d_cost(base, dstep(critic(real), critic(real), real, real, iteration,
+                                    players_=module))
 
 
 def test_r1_linear_critic_value_and_gradient() -> None:
@@ -535,7 +532,7 @@ def test_stateful_tricks_resume_bit_identically(make_cfg, tmp_path) -> None:
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     train(make_cfg(*common, out=full))
     ckpt = full / "checkpoints" / "iter_4.ckpt"
-    saved = torch.load(ckpt, weights_only=True)["ganlab"]["tricks"]
+    saved = torch.load(ckpt, weights_only=True)["ganlab"]["family"]["plugins"]
     assert int(saved["historical_averaging"]["discriminator"]["updates"]) == 4
     assert saved["instance_noise"]["device"] == "cpu"
     train(make_cfg(*common, f"ckpt_path={ckpt}", out=resumed))
@@ -543,7 +540,7 @@ def test_stateful_tricks_resume_bit_identically(make_cfg, tmp_path) -> None:
     b = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
-    ta, tb = a["ganlab"]["tricks"], b["ganlab"]["tricks"]
+    ta, tb = a["ganlab"]["family"]["plugins"], b["ganlab"]["family"]["plugins"]
     assert torch.equal(ta["instance_noise"]["state"], tb["instance_noise"]["state"])
     for player in ("discriminator", "generator"):
         ma, mb = ta["historical_averaging"][player], tb["historical_averaging"][player]

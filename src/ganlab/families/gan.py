@@ -22,6 +22,7 @@ from ganlab.core.family import Batch, Family, TrainContext
 from ganlab.core.players import OptimizerFactory, Players, Setup
 from ganlab.core.plugin import Plugin, PluginList
 from ganlab.core.step import DStep, GStep
+from ganlab.nets.capabilities import network_capabilities
 
 NOISE = ("normal", "uniform")
 
@@ -34,7 +35,8 @@ def run_components(players: Players, loss: Any, plugins: Iterable[Plugin],
         return f"{role} '{names.get(role, role)}'"
 
     parts = [
-        Component(name(role), frozenset(f"{role}.{c}" for c in declared(net, "capabilities")),
+        Component(name(role), frozenset(f"{role}.{c}" for c in
+                                        declared(net, "capabilities") | network_capabilities(net)),
                   owner=role)
         for role, net in (("generator", players.generator),
                           ("discriminator", players.discriminator))

@@ -23,7 +23,6 @@ from ganlab.core.seeds import CLASS_SEED
 from ganlab.metrics.frechet import frechet_distance, mean_and_covariance
 
 
-
 def requested_labels(num_classes: int, num_per_class: int) -> Tensor:
     """``0, ..., 0, 1, ..., 1, ..., K-1``: ``num_per_class`` requests of each class."""
     return torch.arange(num_classes).repeat_interleave(num_per_class)
