@@ -64,3 +64,8 @@ def gstep(real: Tensor, fake: Tensor, fake_logits: Tensor, iteration: int = 0, *
                  fake_logits, lambda x, c: p.discriminator(x),
                  lambda x, c: p.discriminator.features(x),
                  lambda x: chain.d_input(x, iteration), optimizers=optimizers)
+
+
+def plugin(module: Any, name: str) -> Plugin:
+    """The plugin called ``name`` of a built GANModule's family."""
+    return next(p for p in module.family.plugins if p.name == name)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from nets_helpers import LinearCritic
+from plugin_helpers import dstep, gstep, setup
 from torch import nn
 from torch.testing import assert_close
 
@@ -54,8 +55,7 @@ def test_concat_discriminator_shapes(net: str) -> None:
     widened = cond.discriminator_shape(shape)
     base = MLPDiscriminator(widened, hidden_dim=8) if net == "mlp" else DCGANDiscriminator(
         widened, base_width=4)
-    module = SimpleNamespace(discriminator=base)
-    cond.setup(module)  # type: ignore[arg-type]
+    module = setup(cond, discriminator=base, data_capabilities=("data.labels",)).players
     logits, aux = cond.discriminate(module.discriminator, torch.zeros(3, *shape),
                                     torch.tensor([0, 4, 9]))
     assert logits.shape == (3,) and aux is None
@@ -96,17 +96,19 @@ def test_acgan_module_costs_are_loss_plus_class_terms(make_cfg) -> None:
     real, fake = torch.randn(4, 2), torch.randn(4, 2)
     ry, fy = torch.tensor([0, 3, 7, 24]), torch.tensor([1, 1, 2, 5])
     (rl, ra), (fl, fa) = disc.outputs(real), disc.outputs(fake)
-    from ganlab.conditioning.base import CondDStep, CondGStep
-
-    step = CondDStep(real, fake, ry, ry, fy, rl, fl, ra, fa, 0)
-    base = module.loss.d_loss(rl, fl)
-    got = module.conditioning.d_cost(base, step, module)
+    step = dstep(rl, fl, real, fake)
+    step.labels, step.real_condition, step.fake_condition = ry, ry, fy
+    step.real_aux, step.fake_aux = ra, fa
+    loss, cond = module.family.loss, module.family.conditioning
+    base = loss.d_loss(rl, fl)
+    got = cond.d_cost(base, step)
     assert_close(got, base + 2.0 * acgan_d_class_cost(ra, ry, fa, fy))
-    gstep = CondGStep(real, fake, torch.zeros(4, 27), fy, fl, fa, 0)
-    gbase = module.loss.g_loss(fl)
+    g_step = gstep(real, fake, fl)
+    g_step.fake_condition, g_step.fake_aux = fy, fa
+    gbase = loss.g_loss(fl)
     # non-saturating G: -1/2 E log sigma(l_fake), plus w * 1/2 CE(fake)
     hand = 0.5 * torch.nn.functional.softplus(-fl).mean() + 2.0 * acgan_g_class_cost(fa, fy)
-    assert_close(module.conditioning.g_cost(gbase, gstep, module), hand)
+    assert_close(cond.g_cost(gbase, g_step), hand)
 
 
 # -- codes and RNG order --------------------------------------------------------------------
@@ -132,7 +134,7 @@ def test_class_code_follows_z_and_is_uniform(make_cfg, kind: str) -> None:
     assert torch.equal(latent[:, :2], z)  # z is drawn first, unchanged
     assert torch.equal(latent[:, 2:].argmax(1), y)
     assert torch.equal(latent[:, 2:].sum(1), torch.ones(n))
-    assert torch.equal(module.fake_condition(latent), y)
+    assert torch.equal(module.family.fake_condition(latent), y)
     share = torch.bincount(y, minlength=25).float() / n
     assert float((share - 1 / 25).abs().max()) <= 0.01
 
@@ -164,10 +166,11 @@ def test_intra_class_fid_is_squared_mean_shift_per_class() -> None:
 def test_generate_classes_asks_for_the_requested_class(make_cfg) -> None:
     cfg = make_cfg("conditioning=concat")
     module = build_module(cfg, build_datamodule(cfg))
-    net = module.generator
-    module.generator = nn.Sequential()  # identity: the output is G's input
+    players = module.family.players
+    net = players.generator
+    players.generator = nn.Sequential()  # identity: the output is G's input
     out = module.generate_classes(torch.tensor([3, 0, 24]), seed=1)
-    module.generator = net
+    players.generator = net
     assert out.shape == (3, 27)
     assert out[:, 2:].argmax(1).tolist() == [3, 0, 24]
     assert torch.equal(out[:, :2], torch.randn(3, 2, generator=torch.Generator().manual_seed(1)))
@@ -181,16 +184,32 @@ def test_unlabelled_data_is_refused() -> None:
         Concat().bind(SimpleNamespace(num_classes=None))
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["conditioning=concat", "tricks=[r1]"], "cannot be combined with tricks r1"),
-    (["conditioning=projection", "loss=wgan_gp"], "cannot be combined with loss=wgan_gp"),
-    (["conditioning=auxiliary", "tricks=[minibatch_discrimination]"],
-     "cannot be combined with tricks minibatch_discrimination"),
+@pytest.mark.parametrize("overrides", [
+    ["conditioning=concat", "tricks=[r1,feature_matching]"],
+    ["conditioning=projection", "loss=wgan_gp"],
+    ["conditioning=auxiliary", "tricks=[minibatch_discrimination,spectral_norm]"],
 ])
-def test_impossible_combinations_fail_at_start(make_cfg, overrides, message) -> None:
-    cfg = make_cfg(*overrides)
-    with pytest.raises(GanlabError, match=message):
-        build_module(cfg, build_datamodule(cfg))
+def test_penalties_and_network_tricks_work_under_conditioning(make_cfg, overrides) -> None:
+    """What used to be refused runs: hooks see D with its condition (step.critic)."""
+    metrics = train(make_cfg(*overrides, "train.iterations=3", "metrics.every_n_iterations=0"))
+    assert metrics["iterations"] == 3
+
+
+def test_r1_under_concat_differentiates_the_conditioned_critic(make_cfg) -> None:
+    """R1 = (gamma/2) E ||grad_x D(x, y)||^2 with each real sample's own label y: on a
+    critic linear in x whose weight depends on y, ||grad||^2 = ||w_y||^2 per sample."""
+    from ganlab.tricks.r1 import R1
+
+    w = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
+    x = torch.randn(3, 2)
+    y = torch.tensor([0, 1, 2])
+    step = dstep(torch.zeros(3), torch.zeros(3), x, x)
+    step.critic = lambda inputs, labels: (inputs * w[labels]).sum(1)
+    step.real_condition = y
+    got = R1(gamma=2.0).d_cost(torch.tensor(0.0), step)
+    assert_close(got, torch.tensor((1.0 + 4.0 + 25.0) / 3))
+    step.real_condition = torch.tensor([2, 2, 2])  # the labels matter (the test can fail)
+    assert float(R1(gamma=2.0).d_cost(torch.tensor(0.0), step)) == 25.0
 
 
 # -- runs -----------------------------------------------------------------------------------

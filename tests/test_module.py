@@ -23,18 +23,16 @@ class Recorder(Trick):
         self.d_params_after_d: list[torch.Tensor] = []
         self.module = None
 
-    def setup(self, module) -> None:
-        self.module = module
-
-    def after_d_step(self, module) -> None:
+    def after_d_step(self, step) -> None:
         self.events.append("D")
-        self.d_snapshot = [p.detach().clone() for p in module.discriminator.parameters()]
+        self.d_snapshot = [p.detach().clone() for p in step.players.discriminator.parameters()]
 
-    def after_g_step(self, module) -> None:
+    def after_g_step(self, step) -> None:
         self.events.append("G")
         unchanged = all(
             torch.equal(a, b)
-            for a, b in zip(self.d_snapshot, module.discriminator.parameters(), strict=True)
+            for a, b in zip(self.d_snapshot, step.players.discriminator.parameters(),
+                            strict=True)
         )
         self.events.append("D unchanged" if unchanged else "D CHANGED")
 
@@ -44,11 +42,10 @@ def run_with_recorder(make_cfg, *overrides):
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     recorder = Recorder()
-    module.tricks.items.append(recorder)
-    recorder.setup(module)
+    module.family.plugins.items.append(recorder)
     from ganlab.app.build import build_trainer
 
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, module)
     trainer.fit(module, datamodule=datamodule)
     return module, trainer, recorder
 
@@ -77,13 +74,13 @@ def test_each_d_step_gets_a_fresh_real_minibatch(make_cfg) -> None:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     seen: list[torch.Tensor] = []
-    real_d_step = module.discriminator_step
+    real_d_step = module.family.discriminator_step
 
-    def spy(real, optimizer):
+    def spy(real, labels, ctx):
         seen.append(real.clone())
-        return real_d_step(real, optimizer)
+        return real_d_step(real, labels, ctx)
 
-    module.discriminator_step = spy
+    module.family.discriminator_step = spy
     from ganlab.app.build import build_trainer
 
     build_trainer(cfg).fit(module, datamodule=datamodule)
@@ -128,12 +125,6 @@ class NaNLoss:
     def g_loss(self, fake_logits):
         return self.inner.g_loss(fake_logits)
 
-    def d_penalty(self, *args):
-        return None
-
-    def after_d_step(self, discriminator) -> None:
-        pass
-
 
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(make_cfg, tmp_path):
     cfg = make_cfg("train.iterations=40", "callbacks.checkpoint.every_n_iterations=10",
@@ -141,7 +132,7 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(make
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     ref = [module]
-    module.loss = NaNLoss(ref, at=13)
+    module.family.loss = NaNLoss(ref, at=13)
     from ganlab.app.build import build_trainer
 
     with pytest.raises(GanlabError, match=r"diverged at iteration 15: train/d_loss = nan"):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
+from plugin_helpers import gstep, plugin
 from torch import nn
 
 from ganlab.app.build import build_datamodule, build_module
@@ -29,25 +28,25 @@ def test_decay_factor_without_ramp_jumps_at_the_end() -> None:
     assert decay_factor(5, 5, 5, 0.3) == 0.3
 
 
-def _fake_module(iteration: int, lrs: tuple[float, float]) -> SimpleNamespace:
-    opts = [torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=lr) for lr in lrs]
-    return SimpleNamespace(iteration=iteration, optimizers=lambda: opts, opts=opts)
+def _optimizers(lrs: tuple[float, float]) -> list[torch.optim.Optimizer]:
+    return [torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=lr) for lr in lrs]
 
 
 def test_after_g_step_sets_next_iterations_rate_from_the_initial_one() -> None:
     trick = LRDecay(total_iterations=10, start_iteration=0, final_factor=0.0)
-    module = _fake_module(0, (1e-3, 4e-3))
+    opts = _optimizers((1e-3, 4e-3))
+    zero = torch.zeros(())
     for it in range(10):
-        module.iteration = it
-        trick.after_g_step(module)
+        optimizers = dict(zip("gd", opts, strict=True))
+        trick.after_g_step(gstep(zero, zero, zero, it, optimizers=optimizers))
         expected = 1.0 - (it + 1) / 10
-        for opt, lr0 in zip(module.opts, (1e-3, 4e-3), strict=True):
+        for opt, lr0 in zip(opts, (1e-3, 4e-3), strict=True):
             group = opt.param_groups[0]
             assert group["base_lr"] == lr0
             assert abs(group["lr"] - lr0 * expected) <= 1e-15
     assert trick.log_values() == {"factor": 0.0}
     # the initial rate travels with the optimizer's state (so a resumed run keeps it)
-    assert module.opts[1].state_dict()["param_groups"][0]["base_lr"] == 4e-3
+    assert opts[1].state_dict()["param_groups"][0]["base_lr"] == 4e-3
 
 
 def test_bad_settings_fail_with_one_line() -> None:
@@ -59,7 +58,7 @@ def test_bad_settings_fail_with_one_line() -> None:
 def test_total_defaults_to_the_runs_iterations(make_cfg) -> None:
     cfg = make_cfg("tricks=[lr_decay]", "train.iterations=7")
     module = build_module(cfg, build_datamodule(cfg))
-    (trick,) = list(module.tricks)
+    trick = plugin(module, "lr_decay")
     assert trick.total_iterations == 7
     assert abs(trick.factor(7) - 0.1) <= 1e-12
 

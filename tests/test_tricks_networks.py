@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from plugin_helpers import gstep, plugin
 from torch import Tensor, nn
 from torch.testing import assert_close
 
@@ -19,6 +20,7 @@ from ganlab.adapter.module import GANModule
 from ganlab.app.build import build_datamodule, build_module
 from ganlab.app.train import train
 from ganlab.core.errors import GanlabError
+from ganlab.families.gan import GAN
 from ganlab.losses import NonSaturating
 from ganlab.nets.dcgan import DCGANGenerator
 from ganlab.nets.mlp import MLPDiscriminator, MLPGenerator
@@ -56,15 +58,15 @@ def make_module(
 ) -> GANModule:
     """A GANModule on ``generator`` and a small MLP discriminator, without Hydra."""
     adam = functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
-    return GANModule(
+    return GANModule(GAN(
         generator=generator,
         discriminator=MLPDiscriminator(data_shape, hidden_dim=16, num_layers=2),
         loss=NonSaturating(),
         g_optimizer=adam,
         d_optimizer=adam,
         latent_dim=latent_dim,
-        tricks=tricks,
-    )
+        plugins=tricks,
+    ))
 
 
 def tiny_dcgan_generator(latent_dim: int = 4) -> DCGANGenerator:
@@ -142,10 +144,14 @@ def test_minibatch_discrimination_replaces_the_head_of_d() -> None:
     assert sum(p.numel() for p in d.parameters()) == body + 16 * 3 * 2 + (19 + 1)
 
 
-def test_minibatch_discrimination_must_come_before_spectral_norm() -> None:
+@pytest.mark.parametrize("order", [0, 1])
+def test_spectral_norm_normalises_the_minibatch_layers_in_either_order(order: int) -> None:
+    """Stages, not list order: minibatch discrimination changes D before spectral norm."""
     gen = MLPGenerator(2, (2,), hidden_dim=8, num_layers=1)
-    with pytest.raises(GanlabError, match="before spectral_norm"):
-        make_module(gen, 2, [SpectralNorm(), MinibatchDiscriminationTrick()])
+    tricks = [SpectralNorm(), MinibatchDiscriminationTrick()]
+    d = make_module(gen, 2, tricks if order else tricks[::-1]).discriminator
+    assert isinstance(d, MinibatchDiscriminator)
+    assert hasattr(d.head_linear, "parametrizations")
 
 
 def test_minibatch_discrimination_real_run(make_cfg, tmp_path: Path) -> None:
@@ -258,15 +264,16 @@ def test_vbn_needs_a_generator_with_batch_norm(make_cfg) -> None:
     with pytest.raises(GanlabError) as err:
         build_module(cfg, build_datamodule(cfg))
     assert str(err.value) == (
-        "virtual_batch_norm needs a generator with batch norm layers (e.g. generator=dcgan); "
-        "generator 'mlp' has none"
+        "trick 'virtual_batch_norm' needs generator.batch_norm, which generator 'mlp' does not "
+        "provide"
     )
 
 
-def test_vbn_must_come_before_ema() -> None:
-    with pytest.raises(GanlabError, match="before ema"):
-        make_module(tiny_dcgan_generator(), 4, [EMA(), VirtualBatchNormTrick()],
-                    data_shape=(1, 8, 8))
+def test_ema_averages_the_virtual_batch_norm_generator_in_either_order() -> None:
+    """EMA's stage is the last: it copies G after virtual batch norm changed it."""
+    for tricks in ([EMA(), VirtualBatchNormTrick()], [VirtualBatchNormTrick(), EMA()]):
+        module = make_module(tiny_dcgan_generator(), 4, tricks, data_shape=(1, 8, 8))
+        assert isinstance(module.generator_ema, VirtualBatchNormGenerator)
 
 
 def test_vbn_real_run_with_dcgan(make_cfg, tmp_path: Path) -> None:
@@ -275,7 +282,7 @@ def test_vbn_real_run_with_dcgan(make_cfg, tmp_path: Path) -> None:
     metrics = train(make_cfg(*DCGAN_TINY, "tricks=[virtual_batch_norm]", out=out))
     assert metrics["iterations"] == 2
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-    ref = ckpt["ganlab"]["tricks"]["virtual_batch_norm"]["reference_z"]
+    ref = ckpt["ganlab"]["family"]["plugins"]["virtual_batch_norm"]["reference_z"]
     assert ref.shape == (64, 64)
     assert torch.equal(ckpt["state_dict"]["generator.reference_z"], ref)
     assert not any(k.startswith("generator.") and "running_mean" in k for k in ckpt["state_dict"])
@@ -348,15 +355,14 @@ def test_ema_matches_the_closed_form() -> None:
     torch.manual_seed(0)
     beta = 0.9
     module = make_module(MLPGenerator(2, (2,), hidden_dim=4, num_layers=1), 2, [EMA(beta)])
-    trick = module.tricks.items[0]
+    trick = plugin(module, "ema")
     theta0 = params(module.generator)
     assert torch.equal(params(module.generator_ema), theta0)
     assert not any(p.requires_grad for p in module.generator_ema.parameters())
     thetas = [torch.randn_like(theta0) for _ in range(3)]
     for t, theta in enumerate(thetas):
         set_params(module.generator, theta)
-        module.iteration = t
-        trick.after_g_step(module)
+        trick.after_g_step(gstep(theta, theta, theta, t, players_=module.family.players))
     expected = beta**3 * theta0 + (1 - beta) * (
         beta**2 * thetas[0] + beta * thetas[1] + thetas[2]
     )
@@ -369,15 +375,14 @@ def test_ema_copies_before_start_iteration_and_copies_buffers() -> None:
     beta = 0.5
     module = make_module(tiny_dcgan_generator(), 4, [EMA(beta, start_iteration=2)],
                          data_shape=(1, 8, 8))
-    trick = module.tricks.items[0]
+    trick = plugin(module, "ema")
     theta0 = params(module.generator)
     thetas = [torch.randn_like(theta0) for _ in range(3)]
     bn = module.generator.net[1]
     for t, theta in enumerate(thetas):
         set_params(module.generator, theta)
         bn.running_mean.normal_()
-        module.iteration = t
-        trick.after_g_step(module)
+        trick.after_g_step(gstep(theta, theta, theta, t, players_=module.family.players))
         if t < 2:
             assert torch.equal(params(module.generator_ema), theta)
         assert torch.equal(module.generator_ema.net[1].running_mean, bn.running_mean)
@@ -390,7 +395,8 @@ def test_ema_is_the_eval_generator() -> None:
     module = make_module(MLPGenerator(2, (2,), hidden_dim=4, num_layers=1), 2, [EMA(0.5)])
     assert module.eval_generator is module.generator_ema
     set_params(module.generator, torch.randn_like(params(module.generator)))
-    module.tricks.items[0].after_g_step(module)
+    zero = torch.zeros(())
+    plugin(module, "ema").after_g_step(gstep(zero, zero, zero, players_=module.family.players))
     z = module.sample_z(5, torch.Generator().manual_seed(7))
     samples = module.generate(5, seed=7)
     assert_close(samples, module.generator_ema(z), **TOL32)

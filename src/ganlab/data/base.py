@@ -9,6 +9,19 @@ from torch.utils.data import DataLoader
 from ganlab.data.stream import MinibatchStream
 
 
+def data_capabilities(data: object) -> frozenset[str]:
+    """What ``data`` offers: ``data.labels`` (class labels), ``data.images`` (image tensors
+    ``(C, H, W)``), ``data.mode_centers`` (a mixture with known modes)."""
+    caps = set()
+    if getattr(data, "num_classes", None):
+        caps.add("data.labels")
+    if len(tuple(getattr(data, "data_shape", ()))) == 3:
+        caps.add("data.images")
+    if getattr(data, "mode_centers", None) is not None:
+        caps.add("data.mode_centers")
+    return frozenset(caps)
+
+
 class GANDataModule(L.LightningDataModule):
     """Base of every ganlab datamodule.
 
@@ -41,16 +54,8 @@ class GANDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def capabilities(self) -> frozenset[str]:
-        """What these data offer: ``data.labels`` (class labels), ``data.images`` (image
-        tensors ``(C, H, W)``), ``data.mode_centers`` (a mixture with known modes)."""
-        caps = set()
-        if self.num_classes:
-            caps.add("data.labels")
-        if len(tuple(self.data_shape)) == 3:
-            caps.add("data.images")
-        if getattr(self, "mode_centers", None) is not None:
-            caps.add("data.mode_centers")
-        return frozenset(caps)
+        """What these data offer (:func:`data_capabilities`)."""
+        return data_capabilities(self)
 
     # -- Lightning ------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

@@ -22,6 +22,7 @@ from ganlab.core.family import Batch, Family, TrainContext
 from ganlab.core.players import OptimizerFactory, Players, Setup
 from ganlab.core.plugin import Plugin, PluginList
 from ganlab.core.step import DStep, GStep
+from ganlab.data.base import data_capabilities
 from ganlab.nets.capabilities import network_capabilities
 
 NOISE = ("normal", "uniform")
@@ -291,7 +292,7 @@ class GAN(Family):
             conditioning=conditioning,
             total_iterations=int(cfg.train.iterations),
             data_shape=shape,
-            data_capabilities=datamodule.capabilities(),
+            data_capabilities=data_capabilities(datamodule),
             names=names,
         )
         family.check_shapes(shape, names)
