@@ -6,3 +6,5 @@ EVAL_SEED = 12345
 SAMPLE_SEED = 2024
 #: Seed of the real images shown and measured for reconstructions (BiGAN, AAE).
 RECONSTRUCTION_SEED = 77
+#: Seed of the images an image dataset holds out of training (``data.held_out``).
+HELD_OUT_SEED = 5
