@@ -38,7 +38,8 @@ def median_distance(x: Tensor) -> float:
         raise ValueError("the median heuristic needs at least two points")
     d = _distances(x, x)
     i, j = torch.triu_indices(x.shape[0], x.shape[0], offset=1)
-    return float(d[i, j].median())
+    # The mean of the two middle values for an even count (numpy's convention).
+    return float(torch.quantile(d[i, j], 0.5))
 
 
 def mmd2_unbiased(x: Tensor, y: Tensor, bandwidth: float) -> float:
