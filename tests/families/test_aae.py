@@ -152,6 +152,8 @@ def test_discriminator_phase_steps_the_discriminator_only(conditioned: bool) -> 
 
     grads = hand_grads(cost, family, ["discriminator"])
     out = family.discriminator_phase(x, y, ctx)
+    # The codes are constants of D's cost: nothing back-propagates into the encoder.
+    assert all(p.grad is None for p in family.encoder.parameters())
     assert_sgd_step(before, family, grads)
     assert_unchanged(before, family, ["encoder", "decoder"])
     old = {role: copy.deepcopy(net) for role, net in family.networks().items()}
