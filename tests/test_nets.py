@@ -167,3 +167,16 @@ def test_dcgan_unsupported_shape(shape: tuple[int, ...], cls: str) -> None:
         "dcgan needs square images of side 4·2^n or 7·2^n (n ≥ 1), e.g. 28, 32, 64; "
         f"got data_shape {shape}"
     )
+
+
+def test_mlp_encoder_shapes_and_layers() -> None:
+    from ganlab.nets.mlp import MLPEncoder
+
+    torch.manual_seed(0)
+    enc = MLPEncoder((1, 28, 28), 2, hidden_dim=16, num_layers=2)
+    assert enc(torch.randn(5, 1, 28, 28)).shape == (5, 2)
+    linears = [m for m in enc.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 16), (16, 16), (16, 2)]
+    assert sum(isinstance(m, nn.ReLU) for m in enc.modules()) == 2
+    with pytest.raises(GanlabError):
+        MLPEncoder((2,), 0)

@@ -84,3 +84,19 @@ def figure1(
     bottom.set_yticks([0, 1], ["z", "x"])
     bottom.set_xlim(lo, hi)
     return figure_to_array(fig)
+
+
+def code_scatter(codes: Tensor, labels: Tensor, prior: Tensor, title: str = "") -> np.ndarray:
+    """2-D codes of real images coloured by their label (tab10) over samples of the prior
+    (light grey): the adversarial autoencoder's figure (Makhzani et al. 2015, Figs. 2, 4, 6)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5), dpi=100)
+    ax.scatter(*prior.detach().cpu().double().T.numpy(), s=2, alpha=0.25, c="lightgray",
+               label="prior")
+    points = ax.scatter(*codes.detach().cpu().double().T.numpy(), s=3, alpha=0.8,
+                        c=labels.cpu().numpy(), cmap="tab10", vmin=-0.5, vmax=9.5)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="label")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return figure_to_array(fig)

@@ -8,3 +8,5 @@ SAMPLE_SEED = 2024
 RECONSTRUCTION_SEED = 77
 #: Noise seed of the class-conditional evaluation samples (per-class accuracy, intra-class FID).
 CLASS_SEED = 4321
+#: Seed of the images an image dataset holds out of training (``data.held_out``).
+HELD_OUT_SEED = 5

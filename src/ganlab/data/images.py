@@ -20,7 +20,9 @@ from torch import Tensor
 from torchvision.transforms import InterpolationMode
 
 from ganlab.core.errors import GanlabError
+from ganlab.core.seeds import HELD_OUT_SEED
 from ganlab.data.base import GANDataModule
+from ganlab.data.split import stratified_split
 from ganlab.data.stream import generator_for
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -70,19 +72,26 @@ class ImageDataModule(GANDataModule):
     """Base of the image datamodules: an in-memory uint8 dataset, served epoch by epoch.
 
     Subclasses implement :meth:`load`. After ``prepare``, ``images`` is uint8 ``(N, C, H, W)``
-    and ``labels`` int64 ``(N,)``.
+    and ``labels`` int64 ``(N,)``: the images that training sees. With ``held_out > 0``, that
+    share of every class (chosen by the fixed :data:`ganlab.core.seeds.HELD_OUT_SEED`, the same
+    digits in every run) is kept out of them, in ``held_out_images`` / ``held_out_labels``,
+    for measuring on images the run never trained on.
 
     Args:
         resolution: side of the square images served; ``None`` keeps the native size.
+        held_out: share of each class held out of training (0: none).
         batch_size, d_steps, iterations, seed: see :class:`GANDataModule`.
     """
 
     images: Tensor
     labels: Tensor
+    held_out_images: Tensor | None = None
+    held_out_labels: Tensor | None = None
 
     def __init__(
         self,
         resolution: int | None = None,
+        held_out: float = 0.0,
         *,
         batch_size: int,
         d_steps: int,
@@ -90,7 +99,10 @@ class ImageDataModule(GANDataModule):
         seed: int,
     ) -> None:
         super().__init__(batch_size=batch_size, d_steps=d_steps, iterations=iterations, seed=seed)
+        if not 0 <= held_out < 1:
+            raise GanlabError(f"data.held_out must be in [0, 1); got {held_out}")
         self.resolution = resolution
+        self.held_out = float(held_out)
         self._perm_cache: dict[int, Tensor] = {}
 
     def load(self) -> tuple[Tensor, Tensor]:
@@ -103,8 +115,19 @@ class ImageDataModule(GANDataModule):
             raise GanlabError(f"{type(self).__name__}: the dataset is empty")
         if self.resolution is not None and tuple(images.shape[-2:]) != (self.resolution,) * 2:
             images = resize_uint8(images, self.resolution)
+        labels = labels.to(torch.int64)
+        if self.held_out > 0:
+            kept, held = stratified_split(labels, self.held_out, HELD_OUT_SEED)
+            if len(kept) == 0 or len(held) == 0:
+                raise GanlabError(
+                    f"data.held_out={self.held_out:g} leaves no images on one side of "
+                    f"{images.shape[0]}"
+                )
+            self.held_out_images = images[held].contiguous()
+            self.held_out_labels = labels[held]
+            images, labels = images[kept], labels[kept]
         self.images = images.contiguous()
-        self.labels = labels.to(torch.int64)
+        self.labels = labels
         self.data_shape = tuple(self.images.shape[1:])
         self._perm_cache = {}
 

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
+from ganlab.data.split import stratified_split as split_by_class
 from ganlab.metrics.extractor import FeatureExtractor
 
 #: Keys of the file written by :func:`train_classifier`.
@@ -267,18 +268,10 @@ def stratified_split(
     labels: Tensor, test_fraction: float, seed: int
 ) -> tuple[Tensor, Tensor]:
     """Indices ``(train, test)``: ``round(test_fraction * n_k)`` of each class ``k`` held out,
-    chosen by ``seed``."""
+    chosen by ``seed`` (:func:`ganlab.data.split.stratified_split`)."""
     if not 0 < test_fraction < 1:
         raise GanlabError(f"classifier.test_fraction must be in (0, 1), got {test_fraction}")
-    g = torch.Generator().manual_seed(seed)
-    train, test = [], []
-    for k in torch.unique(labels).tolist():
-        idx = torch.nonzero(labels == k).flatten()
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        m = round(test_fraction * len(idx))
-        test.append(idx[:m])
-        train.append(idx[m:])
-    return torch.cat(train).sort().values, torch.cat(test).sort().values
+    return split_by_class(labels, test_fraction, seed)
 
 
 def labelled_splits(cfg: DictConfig) -> dict[str, Any]:

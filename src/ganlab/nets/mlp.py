@@ -136,4 +136,36 @@ class MLPDiscriminator(nn.Module):
         return self.head(self.features(x))
 
 
-__all__ = ["MLPDiscriminator", "MLPGenerator", "make_activation"]
+class MLPEncoder(nn.Module):
+    """``x -> code``: flattens ``x``, ``num_layers`` hidden layers of ``hidden_dim`` units, then
+    a linear layer to ``code_dim`` outputs (a deterministic encoder ``q(z|x)``, as the
+    adversarial autoencoder's, Makhzani et al. 2015, §2)."""
+
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        code_dim: int,
+        hidden_dim: int = 128,
+        num_layers: int = 3,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if code_dim < 1:
+            raise GanlabError(f"code_dim must be at least 1; got {code_dim}")
+        _check_layers(num_layers, hidden_dim)
+        self.data_shape = _shape(data_shape)
+        self.code_dim = int(code_dim)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(self.data_shape)
+        for _ in range(num_layers):
+            layers += [nn.Linear(width, hidden_dim), make_activation(activation)]
+            width = hidden_dim
+        layers.append(nn.Linear(width, self.code_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, *data_shape) -> (B, code_dim)``."""
+        return self.net(x)
+
+
+__all__ = ["MLPDiscriminator", "MLPEncoder", "MLPGenerator", "make_activation"]

@@ -1,0 +1,377 @@
+"""The adversarial autoencoder family: each phase trains only its players, by one optimizer step
+on the hand-written cost's gradient; determinism, exact resume, building from the config,
+metrics and pictures."""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from torch import Tensor, nn
+
+from ganlab.app.build import build as instantiate
+from ganlab.app.cli import config_dir
+from ganlab.core.errors import GanlabError
+from ganlab.core.family import TrainContext
+from ganlab.core.seeds import EVAL_SEED, RECONSTRUCTION_SEED
+from ganlab.data.priors import LabelMixture, Normal, Prior
+from ganlab.families.aae import AAE
+from ganlab.metrics.mmd import median_distance, mmd2_unbiased
+from ganlab.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
+
+LR = 0.1
+SHAPE = (3,)
+
+
+def sgd(params: Any) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=LR)
+
+
+def tiny_aae(prior: Prior | None = None, seed: int = 0) -> AAE:
+    prior = prior if prior is not None else Normal(2)
+    torch.manual_seed(seed)
+    return AAE(
+        encoder=MLPEncoder(SHAPE, 2, hidden_dim=4, num_layers=1),
+        decoder=MLPGenerator(2, SHAPE, hidden_dim=4, num_layers=1),
+        discriminator=MLPDiscriminator((2 + prior.num_classes,), hidden_dim=4, num_layers=1),
+        prior=prior,
+        optimizers={"reconstruction": sgd, "discriminator": sgd, "generator": sgd},
+    )
+
+
+def context(family: AAE, noise_seed: int = 3) -> TrainContext:
+    nets = family.networks()
+    optimizers = {name: factory([p for role in roles for p in nets[role].parameters()])
+                  for name, (factory, roles) in family.optimizers().items()}
+    return TrainContext(iteration=0, total_iterations=10, optimizers=optimizers,
+                        backward=lambda c: c.backward(), noise=torch.Generator().manual_seed(
+                            noise_seed))
+
+
+def batch(seed: int = 1, n: int = 8) -> tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, *SHAPE, generator=g), torch.randint(10, (n,), generator=g)
+
+
+def snapshot(family: AAE) -> dict[str, dict[str, Tensor]]:
+    return {role: {k: v.detach().clone() for k, v in net.state_dict().items()}
+            for role, net in family.networks().items()}
+
+
+def assert_unchanged(before: dict[str, dict[str, Tensor]], family: AAE, roles: list[str]) -> None:
+    for role in roles:
+        for k, v in family.networks()[role].state_dict().items():
+            assert torch.equal(v, before[role][k]), f"{role}.{k} changed"
+
+
+def assert_sgd_step(before: dict[str, dict[str, Tensor]], family: AAE,
+                    grads: dict[str, dict[str, Tensor]]) -> None:
+    """Every parameter of ``grads``' roles moved by exactly ``-LR * grad``."""
+    for role, by_name in grads.items():
+        params = dict(family.networks()[role].named_parameters())
+        for name, grad in by_name.items():
+            assert not torch.equal(params[name].detach(), before[role][name])
+            torch.testing.assert_close(params[name].detach(), before[role][name] - LR * grad,
+                                       atol=1e-7, rtol=0)
+
+
+def hand_grads(cost: Callable[[dict[str, nn.Module]], Tensor], family: AAE, roles: list[str]
+               ) -> dict[str, dict[str, Tensor]]:
+    """Gradients of ``cost`` (a function of copies of the networks) w.r.t. ``roles``."""
+    nets = {role: copy.deepcopy(net) for role, net in family.networks().items()}
+    named = [(role, name, p) for role in roles for name, p in nets[role].named_parameters()]
+    grads = torch.autograd.grad(cost(nets), [p for _, _, p in named])
+    out: dict[str, dict[str, Tensor]] = {role: {} for role in roles}
+    for (role, name, _), g in zip(named, grads, strict=True):
+        out[role][name] = g
+    return out
+
+
+def softplus(t: Tensor) -> Tensor:
+    return torch.log1p(torch.exp(t))
+
+
+def test_reconstruction_phase_steps_encoder_and_decoder_only() -> None:
+    family = tiny_aae()
+    ctx = context(family)
+    x, _ = batch()
+    before = snapshot(family)
+
+    def cost(nets: dict[str, nn.Module]) -> Tensor:
+        rec = nets["decoder"](nets["encoder"](x))
+        return ((x - rec) ** 2).sum() / x.numel()
+
+    grads = hand_grads(cost, family, ["encoder", "decoder"])
+    value = family.reconstruction_phase(x, ctx)
+    assert_sgd_step(before, family, grads)
+    assert_unchanged(before, family, ["discriminator"])
+    with torch.no_grad():
+        old = cost(dict(zip(("encoder", "decoder"), _restore(before, family), strict=True)))
+    assert value.item() == pytest.approx(old.item(), rel=1e-6)
+
+
+def _restore(before: dict[str, dict[str, Tensor]], family: AAE) -> tuple[nn.Module, nn.Module]:
+    enc, dec = copy.deepcopy(family.encoder), copy.deepcopy(family.decoder)
+    enc.load_state_dict(before["encoder"])
+    dec.load_state_dict(before["decoder"])
+    return enc, dec
+
+
+@pytest.mark.parametrize("conditioned", [False, True], ids=["normal", "label_mixture"])
+def test_discriminator_phase_steps_the_discriminator_only(conditioned: bool) -> None:
+    prior = LabelMixture() if conditioned else Normal(2)
+    family = tiny_aae(prior)
+    ctx = context(family)
+    x, y = batch()
+    before = snapshot(family)
+    # The prior samples the phase will draw, from a copy of the noise generator.
+    g = torch.Generator().manual_seed(3)
+    if conditioned:
+        components = torch.randint(10, (8,), generator=g)
+        z = prior.centres.float()[components] + 0.5 * torch.randn(8, 2, generator=g)
+        z_in = torch.cat([z, nn.functional.one_hot(components, 10).float()], 1)
+    else:
+        z_in = torch.randn(8, 2, generator=g)
+
+    def code_input(nets: dict[str, nn.Module]) -> Tensor:
+        codes = nets["encoder"](x)
+        return torch.cat([codes, nn.functional.one_hot(y, 10).float()], 1) if conditioned \
+            else codes
+
+    def cost(nets: dict[str, nn.Module]) -> Tensor:
+        d = nets["discriminator"]
+        return 0.5 * softplus(-d(z_in)).mean() + 0.5 * softplus(d(code_input(nets))).mean()
+
+    grads = hand_grads(cost, family, ["discriminator"])
+    out = family.discriminator_phase(x, y, ctx)
+    # The codes are constants of D's cost: nothing back-propagates into the encoder.
+    assert all(p.grad is None for p in family.encoder.parameters())
+    assert_sgd_step(before, family, grads)
+    assert_unchanged(before, family, ["encoder", "decoder"])
+    old = {role: copy.deepcopy(net) for role, net in family.networks().items()}
+    for role, net in old.items():
+        net.load_state_dict(before[role])
+    d = old["discriminator"]
+    with torch.no_grad():
+        assert out["d_loss"].item() == pytest.approx(cost(old).item(), rel=1e-6)
+        assert out["D_prior"].item() == pytest.approx(torch.sigmoid(d(z_in)).mean().item(),
+                                                      rel=1e-6)
+        assert out["D_code"].item() == pytest.approx(
+            torch.sigmoid(d(code_input(old))).mean().item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("conditioned", [False, True], ids=["normal", "label_mixture"])
+def test_generator_phase_steps_the_encoder_only(conditioned: bool) -> None:
+    family = tiny_aae(LabelMixture() if conditioned else Normal(2))
+    ctx = context(family)
+    x, y = batch()
+    before = snapshot(family)
+
+    def cost(nets: dict[str, nn.Module]) -> Tensor:
+        codes = nets["encoder"](x)
+        if conditioned:
+            codes = torch.cat([codes, nn.functional.one_hot(y, 10).float()], 1)
+        return 0.5 * softplus(-nets["discriminator"](codes)).mean()
+
+    grads = hand_grads(cost, family, ["encoder"])
+    value = family.generator_phase(x, y, ctx)
+    assert_sgd_step(before, family, grads)
+    assert_unchanged(before, family, ["decoder", "discriminator"])
+    assert value.requires_grad is False
+
+
+def test_train_step_is_the_three_phases_in_order() -> None:
+    x, y = batch()
+    a, b = tiny_aae(), tiny_aae()
+    ctx_a, ctx_b = context(a), context(b)
+    out = a.train_step(([x], [y]), ctx_a)
+    rec = b.reconstruction_phase(x, ctx_b)
+    d = b.discriminator_phase(x, y, ctx_b)
+    g = b.generator_phase(x, y, ctx_b)
+    assert set(out) == {"reconstruction", "d_loss", "g_loss", "D_prior", "D_code"}
+    assert all(v.dim() == 0 and not v.requires_grad for v in out.values())
+    assert torch.equal(out["reconstruction"], rec) and torch.equal(out["g_loss"], g)
+    assert all(torch.equal(out[k], d[k]) for k in d)
+    after_b = snapshot(b)
+    assert_unchanged(after_b, a, ["encoder", "decoder", "discriminator"])
+
+
+def run(family: AAE, ctx: TrainContext, steps: range) -> list[dict[str, Tensor]]:
+    return [family.train_step(([x], [y]), ctx) for x, y in (batch(seed=i) for i in steps)]
+
+
+def test_train_step_is_fixed_by_the_seeds() -> None:
+    a, b = tiny_aae(LabelMixture()), tiny_aae(LabelMixture())
+    out_a, out_b = run(a, context(a), range(3)), run(b, context(b), range(3))
+    assert all(torch.equal(p[k], q[k]) for p, q in zip(out_a, out_b, strict=True) for k in p)
+    assert_unchanged(snapshot(b), a, ["encoder", "decoder", "discriminator"])
+    c = tiny_aae(LabelMixture())
+    run(c, context(c, noise_seed=4), range(3))
+    assert not torch.equal(c.discriminator.head_linear.weight, a.discriminator.head_linear.weight)
+
+
+def test_resume_from_saved_state_is_bit_exact() -> None:
+    straight = tiny_aae()
+    ctx = context(straight)
+    expected = run(straight, ctx, range(4))
+
+    first = tiny_aae()
+    ctx1 = context(first)
+    run(first, ctx1, range(2))
+    buffer = io.BytesIO()
+    torch.save({"networks": {r: n.state_dict() for r, n in first.networks().items()},
+                "optimizers": {k: o.state_dict() for k, o in ctx1.optimizers.items()},
+                "noise": ctx1.noise.get_state(), "family": first.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+
+    resumed = tiny_aae(seed=99)  # other initial weights: everything must come from the state
+    for role, net in resumed.networks().items():
+        net.load_state_dict(saved["networks"][role])
+    resumed.load_state_dict(saved["family"])
+    ctx2 = context(resumed, noise_seed=0)
+    for k, o in ctx2.optimizers.items():
+        o.load_state_dict(saved["optimizers"][k])
+    ctx2.noise.set_state(saved["noise"])
+    got = run(resumed, ctx2, range(2, 4))
+    assert all(torch.equal(p[k], q[k]) for p, q in zip(expected[2:], got, strict=True) for k in p)
+    assert_unchanged(snapshot(straight), resumed, ["encoder", "decoder", "discriminator"])
+
+
+def test_interface() -> None:
+    family = tiny_aae()
+    assert family.name == "aae" and family.evaluated is family.decoder
+    assert family.provides == {"model.encode", "model.reconstruct"}
+    assert list(family.optimizers()) == ["reconstruction", "discriminator", "generator"]
+    assert [roles for _, roles in family.optimizers().values()] == [
+        ["encoder", "decoder"], ["discriminator"], ["encoder"]]
+    z = family.sample_latent(5, torch.Generator().manual_seed(0))
+    assert torch.equal(z, torch.randn(5, 2, generator=torch.Generator().manual_seed(0)))
+    x, _ = batch()
+    assert torch.equal(family.reconstruct(x), family.decoder(family.encoder(x)))
+    assert family.tags() == ["model=aae", "prior=normal"]
+
+
+# -- building from the config -----------------------------------------------------------------
+
+SMALL = ["model.encoder.hidden_dim=8", "model.decoder.hidden_dim=8",
+         "model.discriminator.hidden_dim=8"]
+
+
+def compose_aae(overrides: list[str]) -> Any:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name="train", overrides=["experiment=aae_mnist_offline", *overrides])
+
+
+def fake_images(n_train: int = 60, n_held: int = 20) -> SimpleNamespace:
+    g = torch.Generator().manual_seed(5)
+    return SimpleNamespace(
+        data_shape=(1, 4, 4), num_classes=10, held_out=0.25,
+        labels=torch.arange(n_train) % 10,
+        held_out_images=torch.randint(0, 256, (n_held, 1, 4, 4), generator=g, dtype=torch.uint8),
+        held_out_labels=torch.arange(n_held) % 10,
+    )
+
+
+@pytest.mark.parametrize(("prior", "d_in"), [("normal", 2), ("mixture", 2), ("swiss_roll", 2),
+                                              ("label_mixture", 12)])
+def test_from_config_builds_every_prior(prior: str, d_in: int) -> None:
+    cfg = compose_aae([f"model/prior={prior}", *SMALL])
+    family = AAE.from_config(cfg, fake_images(), instantiate)
+    assert family.prior.name == prior and family.prior.dim == 2
+    assert family.discriminator.data_shape == (d_in,)
+    assert family.encoder.code_dim == 2 and family.decoder.data_shape == (1, 4, 4)
+    assert isinstance(family.decoder.net[-1], nn.Tanh)  # output=auto on images
+    opt = family.factories["reconstruction"](family.encoder.parameters())
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 1e-3
+    assert cfg.data.held_out == 0.1 and cfg.data._target_.endswith("MNISTOffline")
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["model/prior=mixture", "model.code_dim=3"], "draws 2-D codes but model.code_dim is 3"),
+    (["train.d_steps=2"], "train.d_steps must be 1"),
+    (["model.mmd_bandwidth=-1"], "model.mmd_bandwidth must be > 0"),
+])
+def test_from_config_bad_input_is_one_line(overrides: list[str], message: str) -> None:
+    cfg = compose_aae([*overrides, *SMALL])
+    with pytest.raises(GanlabError, match=message) as err:
+        AAE.from_config(cfg, fake_images(), instantiate)
+    assert "\n" not in str(err.value)
+
+
+def test_label_prior_needs_as_many_classes_as_the_data() -> None:
+    cfg = compose_aae(["model/prior=label_mixture", "model.prior.num_classes=5", *SMALL])
+    with pytest.raises(GanlabError, match="has 5 classes but the data has 10"):
+        AAE.from_config(cfg, fake_images(), instantiate)
+
+
+# -- metrics and pictures ---------------------------------------------------------------------
+
+def image_aae() -> AAE:
+    torch.manual_seed(0)
+    return AAE(MLPEncoder((1, 4, 4), 2, hidden_dim=8, num_layers=1),
+               MLPGenerator(2, (1, 4, 4), hidden_dim=8, num_layers=1, output="tanh"),
+               MLPDiscriminator((2,), hidden_dim=8, num_layers=1), Normal(2),
+               {"reconstruction": sgd, "discriminator": sgd, "generator": sgd})
+
+
+def test_metrics_by_hand() -> None:
+    family, dm = image_aae(), fake_images()
+    values = family.metrics(dm, num_samples=50, device="cpu")
+    # All 20 held-out images (fewer than 50), in the order of RECONSTRUCTION_SEED.
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(RECONSTRUCTION_SEED))
+    x = dm.held_out_images[order].float() / 127.5 - 1
+    with torch.no_grad():
+        codes = family.encoder(x)
+        rec = family.decoder(codes)
+    assert values["reconstruction_mse"] == pytest.approx(float(((x - rec) ** 2).mean()), rel=1e-6)
+    prior = torch.randn(50, 2, generator=torch.Generator().manual_seed(EVAL_SEED))
+    sigma = median_distance(torch.randn(1000, 2, generator=torch.Generator().manual_seed(
+        EVAL_SEED)))
+    assert values["mmd2_posterior_prior"] == pytest.approx(mmd2_unbiased(codes, prior, sigma),
+                                                           rel=1e-9)
+    protocol = family.protocol()
+    assert protocol["mmd_bandwidth"] == sigma and protocol["num_held_out"] == 20
+    assert protocol["num_prior_samples"] == 50 and protocol["prior"] == {
+        "name": "normal", "dim": 2, "std": 1.0}
+    fixed = AAE(family.encoder, family.decoder, family.discriminator, Normal(2),
+                family.factories, mmd_bandwidth=0.7)
+    assert fixed.metrics(dm, 50, "cpu")["mmd2_posterior_prior"] == pytest.approx(
+        mmd2_unbiased(codes, prior, 0.7), rel=1e-9)
+
+
+def test_metrics_need_held_out_images() -> None:
+    dm = SimpleNamespace(data_shape=(1, 4, 4), num_classes=10, labels=torch.zeros(3))
+    with pytest.raises(GanlabError, match="set data.held_out"):
+        image_aae().metrics(dm, 10, "cpu")
+
+
+def test_pictures() -> None:
+    family, dm = image_aae(), fake_images()
+    sampler = SimpleNamespace(device=torch.device("cpu"),
+                              generate_from=lambda z: family.decoder(z).detach())
+    pictures = family.pictures(sampler, dm)
+    assert set(pictures) == {"codes", "prior_samples", "reconstructions"}
+    scatter = pictures["codes"]
+    assert isinstance(scatter, np.ndarray) and scatter.dtype == np.uint8
+    assert scatter.ndim == 3 and scatter.shape[2] == 3 and scatter.std() > 0
+    samples, nrow = pictures["prior_samples"]
+    assert samples.shape == (100, 1, 4, 4) and nrow == 10
+    grid, nrow = pictures["reconstructions"]
+    # 20 held-out images: two rows of 10 real, each followed by its reconstructions.
+    assert grid.shape == (40, 1, 4, 4) and nrow == 10
+    real, _, _ = family._held_out(dm, 20)
+    with torch.no_grad():
+        rec = family.reconstruct(real)
+    assert torch.equal(grid[:10], real[:10]) and torch.equal(grid[20:30], real[10:])
+    torch.testing.assert_close(grid[10:20], rec[:10])
+    torch.testing.assert_close(grid[30:], rec[10:])
