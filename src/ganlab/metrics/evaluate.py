@@ -15,6 +15,7 @@ from ganlab.core.config import build
 from ganlab.core.errors import GanlabError
 from ganlab.core.seeds import EVAL_SEED
 from ganlab.metrics.class_metrics import ClassMetrics
+from ganlab.metrics.family_metrics import FamilyMetrics
 from ganlab.metrics.image_metrics import ImageMetrics
 from ganlab.metrics.metric import Evaluation, Metric, run_providers
 from ganlab.metrics.mode_coverage import mode_coverage
@@ -27,7 +28,7 @@ __all__ = ["EVAL_SEED", "build_image_metrics", "capability_metrics", "evaluate",
 
 def capability_metrics() -> list[Metric]:
     """Fresh instances of the metrics that run when the run provides what they need."""
-    return [ClassMetrics(), SSLAccuracy(), Reconstruction()]
+    return [ClassMetrics(), SSLAccuracy(), Reconstruction(), FamilyMetrics()]
 
 
 def evaluate(

@@ -59,3 +59,7 @@ class Metric:
 
     def __call__(self, ev: Evaluation) -> dict[str, float]:
         raise NotImplementedError
+
+    def protocol(self) -> dict[str, Any]:
+        """How this metric measured (recorded with the numbers); nothing by default."""
+        return {}

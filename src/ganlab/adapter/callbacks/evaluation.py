@@ -176,8 +176,11 @@ class EvaluationCallback(L.Callback):
             self.final.update(best_fid=self.best_fid, best_fid_iteration=self.best_iteration)
         if trainer.global_rank == 0:
             saved: dict[str, Any] = dict(self.final)
-            if self.protocol is not None:
-                saved["protocol"] = self.protocol
+            protocol = dict(self.protocol or {})
+            for metric in self.metrics:  # the capability metrics' own protocols
+                protocol.update(metric.protocol())
+            if protocol:
+                saved["protocol"] = protocol
             write_metrics(self.output_dir / "metrics.json", saved)
             self.report_cost()
 
