@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import re
 import sys
@@ -16,7 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ganlab.core.errors import GanlabError
+from ganlab.core.atomic import WriteFailed
+from ganlab.core.errors import GanlabError, Interrupted
 
 #: Hydra flags that take a value (the value is not an override).
 _FLAGS_WITH_VALUE = {
@@ -34,9 +36,35 @@ def config_dir() -> str:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print one line to stderr and exit."""
-    print(f"ganlab: error: {message}", file=sys.stderr)
+    """Print one line to stderr (and the run's train.log) and exit."""
+    say(f"ganlab: error: {message}")
     sys.exit(code)
+
+
+def say(line: str, level: int = logging.ERROR) -> None:
+    """Print ``line`` to stderr on a line of its own (a progress bar may be drawn half-way on
+    the terminal) and append it to the run's log files (``train.log``), if any."""
+    end_progress_line()
+    print(line, file=sys.stderr, flush=True)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            record = logging.LogRecord("ganlab", level, __file__, 0, line, None, None)
+            with contextlib.suppress(Exception):  # the log's own disk may be full
+                handler.handle(record)
+
+
+def end_progress_line() -> None:
+    """End the line of every live tqdm bar (Lightning's draws on stdout without a newline)
+    and keep it from redrawing itself after what is printed next."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ()):
+        if not getattr(bar, "disable", True):
+            with contextlib.suppress(Exception):
+                bar.fp.write("\n")
+                bar.fp.flush()
+            bar.disable = True
 
 
 def override_args(argv: list[str]) -> list[str]:
@@ -363,13 +391,129 @@ def _reporting(task: Callable[..., Any]) -> Callable[..., Any]:
         if missing:
             fail(f"missing value for {', '.join(missing)}: set it on the command line, "
                  f"e.g. {missing[0]}=...")
+        _raise_on_log_write_errors()
         try:
             return task(cfg)
+        except Interrupted as exc:
+            _stop_interrupted(cfg, exc)
+        except WriteFailed as exc:
+            fail(f"{exc}; {_where_to_continue(cfg)}")
         except GanlabError as exc:
             fail(str(exc))
         except OSError as exc:
-            fail(_os_error(exc))
+            fail(f"{_os_error(exc)}; {_where_to_continue(cfg)}")
         except KeyboardInterrupt:
-            fail("interrupted; the last checkpoint is kept", code=130)
+            fail(f"interrupted; {_where_to_continue(cfg)}", code=130)
+        except RuntimeError as exc:
+            lost = _lost_peer(exc)
+            if lost is None:
+                raise
+            fail(f"a data-parallel process was lost ({lost}); this process stopped; "
+                 f"{_where_to_continue(cfg)}")
 
     return run
+
+
+def _raise_on_log_write_errors() -> None:
+    """A log file that cannot be written (a full disk) stops the run with one line, instead
+    of the logging module's traceback on every record."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            def handle_error(record: logging.LogRecord,
+                             handler: logging.FileHandler = handler) -> None:
+                exc = sys.exc_info()[1]
+                if isinstance(exc, OSError):
+                    raise WriteFailed(handler.baseFilename, exc.strerror or str(exc)) from None
+                logging.FileHandler.handleError(handler, record)
+
+            handler.handleError = handle_error  # type: ignore[method-assign]
+
+
+def _run_dirs(cfg: Any) -> tuple[Path | None, Path | None]:
+    """The run directory and its checkpoint folder (None where the config has none)."""
+    from omegaconf import OmegaConf
+
+    found = []
+    for key in ("paths.output_dir", "callbacks.checkpoint.dirpath"):
+        try:
+            value = OmegaConf.select(cfg, key)
+        except Exception:  # an interpolation that cannot resolve here
+            value = None
+        found.append(Path(value) if value else None)
+    return found[0], found[1]
+
+
+def last_good_checkpoint(folder: Path | None) -> tuple[Path, int] | None:
+    """The newest readable checkpoint in ``folder`` and its iteration, without printing."""
+    from ganlab.core.checkpoints import checkpoint_iteration
+
+    if folder is None or not folder.is_dir():
+        return None
+    kept = sorted(folder.glob("iter_*.ckpt"), key=lambda p: int(p.stem.split("_")[1]),
+                  reverse=True)
+    for path in [folder / "last.ckpt", *kept]:
+        iteration = checkpoint_iteration(path) if path.is_file() else None
+        if iteration is not None:
+            return path, iteration
+    return None
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in ``run_dir``."""
+    import shlex
+
+    return f"ganlab-train resume={shlex.quote(str(run_dir))}"
+
+
+def _where_to_continue(cfg: Any) -> str:
+    """``the last good checkpoint is <file> (iteration N); continue with: <command>``, after
+    removing the temporary files that a failed write left."""
+    from ganlab.core.atomic import remove_temporaries
+
+    run_dir, ckpt_dir = _run_dirs(cfg)
+    folders = [d for d in (run_dir, ckpt_dir, run_dir and run_dir / "samples") if d is not None]
+    remove_temporaries(*folders)
+    good = last_good_checkpoint(ckpt_dir)
+    if good is None:
+        return "no checkpoint was written yet"
+    path, iteration = good
+    tail = f"; continue with: {resume_command(run_dir)}" if run_dir is not None else ""
+    return f"the last good checkpoint is {path} (iteration {iteration}){tail}"
+
+
+def _stop_interrupted(cfg: Any, exc: Interrupted) -> None:
+    """One line for a run stopped by a signal, then exit 128 + the signal number."""
+    import signal
+
+    code = 128 + exc.signum
+    if exc.rank != 0:
+        sys.exit(code)
+    name = signal.Signals(exc.signum).name
+    run_dir, _ = _run_dirs(cfg)
+    if exc.checkpoint is None:
+        say(f"ganlab: stopped by {name} at iteration {exc.iteration} without saving; "
+            f"{_where_to_continue(cfg)}")
+    elif exc.requeued:
+        say(f"ganlab: {name} at iteration {exc.iteration}: saved {exc.checkpoint} and "
+            f"requeued the SLURM job, which continues in {run_dir} (by hand: "
+            f"{resume_command(run_dir)})", logging.WARNING)
+    else:
+        say(f"ganlab: stopped by {name} at iteration {exc.iteration}; saved {exc.checkpoint} "
+            f"(iteration {exc.iteration}); continue with: {resume_command(run_dir)}",
+            logging.WARNING)
+    sys.exit(code)
+
+
+def _lost_peer(exc: RuntimeError) -> str | None:
+    """What a failed collective says when another rank died or hung (None: not that)."""
+    text = " ".join(str(exc).split())
+    try:
+        import torch.distributed as dist
+
+        is_dist = isinstance(exc, getattr(dist, "DistError", ()))
+    except ImportError:
+        is_dist = False
+    if not (is_dist or re.search(r"gloo|nccl|ProcessGroup", text, re.IGNORECASE)):
+        return None
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)  # gloo's [source.cc:line] prefix
+    return text.split(". ")[0][:160]

@@ -24,6 +24,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     validate(cfg)
     check_counts(cfg)
+    continue_requeued_job(cfg)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None:
         continue_wandb_run(cfg, Path(ckpt_path))
@@ -80,6 +81,28 @@ def override_tags() -> list[str]:
         return []
     skip = ("hydra.", "ckpt_path=", "resume=", "paths.", "logger")
     return [str(o)[:64] for o in HydraConfig.get().overrides.task if not str(o).startswith(skip)]
+
+
+def continue_requeued_job(cfg: DictConfig) -> None:
+    """A SLURM job that was requeued (``SLURM_RESTART_COUNT`` ≥ 1) runs the same command in the
+    same run directory again: continue from the newest checkpoint there (and so in the same
+    W&B run) instead of starting over."""
+    import os
+
+    from ganlab.app.cli import latest_checkpoint
+
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    folder = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath")
+    if cfg.get("ckpt_path") is not None or not restarts.isdigit() or int(restarts) < 1 \
+            or folder is None or not ((Path(folder) / "last.ckpt").is_file()
+                                      or any(Path(folder).glob("iter_*.ckpt"))):
+        return
+    ckpt = latest_checkpoint(Path(folder))
+    with open_dict(cfg):
+        cfg.ckpt_path = str(ckpt)
+    if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("SLURM_PROCID", "0") == "0":
+        print(f"ganlab: requeued SLURM job (restart {restarts}): continuing from {ckpt}",
+              flush=True)
 
 
 #: Beside the checkpoints: the W&B run id, so a resume continues the same run.

@@ -1,14 +1,17 @@
 """Reading ganlab checkpoints safely: ``torch.load(weights_only=True)`` runs no code from the
-file, and a damaged, foreign or unsafe file is reported in one line."""
+file, and a damaged, foreign or unsafe file is reported in one line. Writing them atomically:
+a failed write keeps the previous file and names the one that could not be written."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from ganlab.core.atomic import write_bytes
 from ganlab.core.errors import GanlabError
 
 
@@ -26,6 +29,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def checkpoint_iteration(path: str | Path) -> int | None:
+    """The iteration a ganlab checkpoint holds, or None when it cannot be read."""
+    try:
+        return int(load_checkpoint(path)["ganlab"]["iteration"])
+    except (GanlabError, KeyError, TypeError, ValueError):
+        return None
+
+
 def _why(exc: Exception) -> str:
     text = " ".join(str(exc).split())
     if "Weights only load failed" in text or "weights_only" in text:
@@ -36,7 +47,15 @@ def _why(exc: Exception) -> str:
 
 class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint I/O with resuming (``trainer.fit(ckpt_path=...)``) through
-    :func:`load_checkpoint`: ``weights_only=True``, one-line errors."""
+    :func:`load_checkpoint` (``weights_only=True``, one-line errors) and saving through
+    :func:`ganlab.core.atomic.write_bytes` (a temporary file beside the target, then a rename:
+    never a half-written checkpoint, and a full disk names the checkpoint)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
+                        storage_options: Any | None = None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_bytes(path, buffer.getvalue())
 
     def load_checkpoint(self, path: Any, map_location: Any = None,
                         weights_only: bool | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import WandbLogger
 from ganlab.adapter.callbacks import due
 from ganlab.adapter.callbacks.checkpoint import save_atomic
 from ganlab.adapter.module import GANModule
+from ganlab.core.atomic import append_text, write_text
 from ganlab.metrics.evaluate import (
     build_image_metrics,
     capability_metrics,
@@ -33,10 +34,7 @@ from ganlab.metrics.image_metrics import ImageMetrics
 
 def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
     """Write ``metrics`` as JSON (atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> list[list[str]]:
@@ -155,8 +153,7 @@ class EvaluationCallback(L.Callback):
             module.log_metrics(scalars)
         if trainer.global_rank == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.output_dir / "metrics_history.jsonl", "a") as history:
-                history.write(json.dumps(metrics) + "\n")
+            append_text(self.output_dir / "metrics_history.jsonl", json.dumps(metrics) + "\n")
         fid = metrics.get("fid")
         if fid is not None and math.isfinite(fid) and fid < self.best_fid:
             self.best_fid, self.best_iteration = float(fid), int(module.iteration)

@@ -17,6 +17,7 @@ from PIL import Image
 from ganlab import plots
 from ganlab.adapter.callbacks import due
 from ganlab.adapter.module import GANModule
+from ganlab.core.atomic import atomic_path
 from ganlab.core.eval_mode import evaluating
 from ganlab.core.seeds import SAMPLE_SEED
 
@@ -82,7 +83,8 @@ class SamplesCallback(L.Callback):
     def _save(self, trainer: L.Trainer, module: GANModule, name: str, image: np.ndarray) -> None:
         """``samples/<name>_<iteration>.png`` and, for W&B, ``samples/<name>`` as uint8."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(self.output_dir / f"{name}_{module.iteration:07d}.png")
+        with atomic_path(self.output_dir / f"{name}_{module.iteration:07d}.png") as tmp:
+            Image.fromarray(image).save(tmp, format="PNG")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(key=f"samples/{name}", images=[image], step=module.iteration)
