@@ -16,9 +16,10 @@ from ganlab.core.errors import GanlabError
 from ganlab.core.seeds import EVAL_SEED
 from ganlab.metrics.class_metrics import ClassMetrics
 from ganlab.metrics.family_metrics import FamilyMetrics
+from ganlab.metrics.image_metric import ImageMetric
 from ganlab.metrics.image_metrics import ImageMetrics
 from ganlab.metrics.metric import Evaluation, Metric, run_providers
-from ganlab.metrics.mode_coverage import mode_coverage
+from ganlab.metrics.mode_coverage import ModeCoverage
 from ganlab.metrics.reconstruction import Reconstruction
 from ganlab.metrics.ssl_accuracy import SSLAccuracy
 
@@ -40,20 +41,19 @@ def evaluate(
 ) -> dict[str, float]:
     """Metrics of ``module``'s generator on ``num_samples`` samples from a fixed noise seed.
 
-    For mixtures with known modes (``datamodule.mode_centers``): modes covered, share of
-    high-quality samples and reverse KL (PacGAN/VEEGAN protocol, 2,500 samples by default).
-    With ``image_metrics``: fid, kid, kid_std, is, is_std, precision, recall. ``metrics``:
-    the capability metrics (default: :func:`capability_metrics`), each run when it applies.
+    Every metric runs when the run provides what it needs, on one shared set of samples: for
+    mixtures with known modes, modes covered, share of high-quality samples and reverse KL
+    (PacGAN/VEEGAN protocol, 2,500 samples by default); with ``image_metrics``: fid, kid,
+    kid_std, is, is_std, precision, recall; then ``metrics`` (default:
+    :func:`capability_metrics`).
     """
     result: dict[str, float] = {"iterations": module.iteration, "num_samples": num_samples}
-    centers = getattr(datamodule, "mode_centers", None)
-    if centers is not None:
-        samples = module.generate(num_samples, seed=EVAL_SEED).float().cpu()
-        result.update(mode_coverage(samples, centers, datamodule.mode_std))
-    if image_metrics is not None:
-        result.update(image_metrics(module.generate(num_samples, seed=EVAL_SEED)))
     ev = Evaluation(module, datamodule, num_samples, run_providers(module, datamodule))
-    for metric in capability_metrics() if metrics is None else metrics:
+    listed: list[Metric] = [ModeCoverage()]
+    if image_metrics is not None:
+        listed.append(ImageMetric(image_metrics))
+    listed += capability_metrics() if metrics is None else list(metrics)
+    for metric in listed:
         if metric.applies(ev):
             result.update(metric(ev))
     return result

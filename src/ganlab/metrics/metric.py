@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ganlab.core.seeds import EVAL_SEED
+
 
 @dataclass
 class Evaluation:
@@ -22,6 +24,14 @@ class Evaluation:
     datamodule: Any
     num_samples: int
     providers: dict[str, Any] = field(default_factory=dict)
+    _samples: Any = None
+
+    def samples(self) -> Any:
+        """The evaluation's ``num_samples`` samples of the evaluated generator, from the fixed
+        :data:`~ganlab.core.seeds.EVAL_SEED`; drawn once and shared by every metric."""
+        if self._samples is None:
+            self._samples = self.model.generate(self.num_samples, seed=EVAL_SEED)
+        return self._samples
 
     @property
     def provided(self) -> frozenset[str]:

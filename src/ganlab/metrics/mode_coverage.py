@@ -8,6 +8,8 @@ import math
 import torch
 from torch import Tensor
 
+from ganlab.metrics.metric import Evaluation, Metric
+
 
 def _as_points(t: Tensor, name: str) -> Tensor:
     t = t.detach().to(device="cpu", dtype=torch.float64)
@@ -74,3 +76,15 @@ def mode_coverage(
         "num_modes": num_modes,
         "num_samples": num_samples,
     }
+
+
+class ModeCoverage(Metric):
+    """Needs ``data.mode_centers``: :func:`mode_coverage` of the evaluation's samples (the
+    PacGAN/VEEGAN protocol: 2,500 samples, 3 standard deviations)."""
+
+    name = "mode_coverage"
+    needs = frozenset({"data.mode_centers"})
+
+    def __call__(self, ev: Evaluation) -> dict[str, float]:
+        data = ev.datamodule
+        return mode_coverage(ev.samples().float().cpu(), data.mode_centers, data.mode_std)
