@@ -91,6 +91,7 @@ def publish(report: Any) -> str:
     if mode != "online":
         raise GanlabError(f"--publish needs W&B online, and W&B is {mode} here (WANDB_MODE, "
                           "or no API key: `wandb login`)")
+    check_reachable()
     if not report.entity:
         report.entity = wandb_api().default_entity or ""
     try:
@@ -99,6 +100,21 @@ def publish(report: Any) -> str:
     except Exception as exc:  # requests/wandb errors: no network, a wrong key, no such entity
         text = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise GanlabError(f"--publish could not save the report to W&B ({text})") from exc
+
+
+def check_reachable(timeout: float = 5.0) -> None:
+    """One line (GanlabError) unless W&B's server (``WANDB_BASE_URL``) accepts a connection
+    within ``timeout`` seconds; W&B's own client would retry for about a minute."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "api.wandb.ai", port), timeout=timeout).close()
+    except OSError as exc:
+        raise GanlabError(f"cannot reach W&B at {url.scheme}://{url.netloc} "
+                          f"({exc.strerror or exc}): no network?") from exc
 
 
 def wandb_api() -> Any:
@@ -120,6 +136,7 @@ def read_wandb_sweep(path: str, sweep: str) -> Sweep:
     if resolve_wandb_mode("auto") != "online":
         raise GanlabError(f"reading {path} needs W&B online (WANDB_MODE, or no API key: "
                           "`wandb login`); give a multirun directory to work offline")
+    check_reachable()
     try:
         found = list(wandb_api().runs(path, filters={"group": sweep}))
     except GanlabError:
