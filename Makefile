@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Test processes (pytest-xdist); 0 runs the suite in this process.
 TEST_WORKERS ?= 2
 
-.PHONY: train test lint venv benchmark clean
+.PHONY: train test lint venv benchmark clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Debian's Chromium and its WebDriver, for tests/test_dashboard.py's browser test (which skips
+# without them); needs root (CI). Does nothing when both are installed.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.app.cli import entry_point, ranks_in_this_job
+from ganlab.app.sweep import load_identity, run_identity, save_identity
 
 if TYPE_CHECKING:  # torch and Lightning are imported when a run starts: a typo fails fast
     import lightning as L
@@ -26,8 +27,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_counts(cfg)
     continue_requeued_job(cfg)
     ckpt_path = cfg.get("ckpt_path")
+    identity = run_identity(cfg)
     if ckpt_path is not None:
-        continue_wandb_run(cfg, Path(ckpt_path))
+        identity = continue_wandb_run(cfg, Path(ckpt_path)) or identity
+    group_wandb_run(cfg, identity)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
@@ -37,12 +40,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
     rank_zero = getattr(rank_zero_only, "rank", 0) == 0
     for logger in trainer.loggers:
         logger.log_hyperparams(module.config)
-        if extra_tags and isinstance(logger, WandbLogger) and rank_zero:
+        if isinstance(logger, WandbLogger) and rank_zero:
             run = logger.experiment
+            run.config.update({k: identity[k] for k in ("variant", "sweep", "seed")},
+                              allow_val_change=True)
             tags = list(run.tags or ())
             run.tags = tuple(tags + [t for t in extra_tags if t not in tags])
     if rank_zero:
         save_wandb_id(cfg, trainer)
+        folder = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath")
+        if folder is not None:
+            save_identity(folder, identity)
     with ranks_in_this_job():
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics: dict[str, float] = {}
@@ -122,9 +130,19 @@ def save_wandb_id(cfg: DictConfig, trainer: L.Trainer) -> None:
             (Path(folder) / WANDB_ID_FILE).write_text(f"{logger.experiment.id}\n")
 
 
-def continue_wandb_run(cfg: DictConfig, ckpt_path: Path) -> None:
+def group_wandb_run(cfg: DictConfig, identity: dict[str, Any]) -> None:
+    """The W&B group (the sweep) and job type (the variant) of this run."""
+    wandb_cfg = OmegaConf.select(cfg, "logger.wandb")
+    if wandb_cfg is not None:
+        with open_dict(cfg):
+            wandb_cfg.group = identity["group"]
+            wandb_cfg.job_type = identity["job_type"]
+
+
+def continue_wandb_run(cfg: DictConfig, ckpt_path: Path) -> dict[str, Any] | None:
     """Check the checkpoint (one line, before anything is written, unless ``resume=`` already
-    read it) and log into its W&B run (same id: the curves continue)."""
+    read it) and log into its W&B run (same id: the curves continue); returns the run's
+    identity in its sweep (:mod:`ganlab.app.sweep`), which the resumed run keeps."""
     from ganlab.app.cli import already_read
     from ganlab.core.checkpoints import load_checkpoint
 
@@ -140,6 +158,7 @@ def continue_wandb_run(cfg: DictConfig, ckpt_path: Path) -> None:
         with open_dict(cfg):
             wandb_cfg.id = run_id
             wandb_cfg.resume = "allow"
+    return load_identity(ckpt_path.parent)
 
 
 def report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
