@@ -21,6 +21,7 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Debian's Chromium and its WebDriver, for tests/test_dashboard.py's browser test (which skips
