@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 
 from ganlab.adapter.module import GANModule
 from ganlab.data.toy import ToyGrid
+from ganlab.families.gan import GAN
 from ganlab.losses import NonSaturating
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.nets.mlp import MLPDiscriminator, MLPGenerator
@@ -114,7 +115,7 @@ def measure(name: str, blocks: int, block: int) -> tuple[float, float, float]:
     plain = PlainLoop(make_g, make_d, data, latent)
     plain.run(max(block // 2, 2))  # warm-up
     torch.manual_seed(0)
-    module = GANModule(make_g(), make_d(), NonSaturating(), adam, adam, latent_dim=latent,
+    module = GANModule(GAN(make_g(), make_d(), NonSaturating(), adam, adam, latent_dim=latent),
                        log_every_n_iterations=50)
     paired = Paired(plain, block)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=2 * iterations, logger=False,
