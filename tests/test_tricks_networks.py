@@ -269,8 +269,7 @@ def test_vbn_must_come_before_ema() -> None:
                     data_shape=(1, 8, 8))
 
 
-def test_vbn_real_run_with_dcgan(make_cfg, tmp_path: Path) -> None:
-    pytest.importorskip("mlxtend")
+def test_vbn_real_run_with_dcgan(make_cfg, tmp_path: Path, classifiers) -> None:
     out = tmp_path / "vbn"
     metrics = train(make_cfg(*DCGAN_TINY, "tricks=[virtual_batch_norm]", out=out))
     assert metrics["iterations"] == 2
