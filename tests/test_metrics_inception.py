@@ -44,6 +44,35 @@ def test_features_and_logits_of_grey_and_colour_images(extractor) -> None:
     assert not extractor.training and not extractor.train().training
 
 
+def test_the_weights_file_given_is_the_one_loaded(extractor, weights_file) -> None:
+    saved = torch.load(weights_file, weights_only=True)
+    loaded = extractor.net.state_dict()
+    assert loaded.keys() == saved.keys()
+    for key, value in saved.items():
+        assert torch.equal(loaded[key], value), key
+    other = random_inception_state_dict(seed=1)  # another file differs (the check can fail)
+    assert not all(torch.equal(other[k], v) for k, v in saved.items() if v.is_floating_point())
+
+
+def test_features_equal_torch_fidelitys_extractor_on_the_same_file(extractor,
+                                                                   weights_file) -> None:
+    """torch-fidelity's own FeatureExtractorInceptionV3, reading the weights file itself, on
+    the uint8 images that ganlab makes of images in [-1, 1]."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    theirs = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
+                                         feature_extractor_weights_path=str(weights_file))
+    theirs.eval()
+    images = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    pixels = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    with torch.no_grad():
+        features, logits = extractor(images)
+        their_features, their_logits = theirs(pixels)
+    assert features.shape == (3, 2048) and logits.shape == (3, 1008)
+    assert torch.equal(features, their_features)
+    assert torch.equal(logits, their_logits)
+
+
 def test_missing_weights_file_is_one_line(tmp_path) -> None:
     with pytest.raises(GanlabError) as err:
         load_inception_weights(tmp_path / "nope.pth")

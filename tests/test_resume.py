@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -12,6 +14,30 @@ def final_state(path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=True)["state_dict"]
 
 
+def perturbed_copy(ckpt: Path, out: Path) -> Path:
+    """``ckpt`` with one generator weight moved by 0.5: a resume that reads its checkpoint
+    must then end elsewhere (every half of these runs has the same seed, so a resume that
+    ignored the checkpoint and trained from scratch would also end bit-identical)."""
+    checkpoint = torch.load(ckpt, weights_only=True)
+    key = next(k for k in checkpoint["state_dict"] if k.startswith("generator."))
+    checkpoint["state_dict"][key].view(-1)[0] += 0.5
+    torch.save(checkpoint, out)
+    return out
+
+
+def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def assert_discriminators_differ(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """D never saw the perturbed generator weight directly: it differs only if training went on
+    from the checkpoint."""
+    assert a.keys() == b.keys()
+    assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("discriminator."))
+
+
 @pytest.mark.parametrize("k", [1, 2])
 def test_resume_mid_run_is_bit_identical(make_cfg, tmp_path, k: int) -> None:
     common = [f"train.d_steps={k}", "metrics.every_n_iterations=0", "trainer.deterministic=true",
@@ -19,20 +45,17 @@ def test_resume_mid_run_is_bit_identical(make_cfg, tmp_path, k: int) -> None:
               "callbacks.checkpoint.keep_every_n_iterations=6"]
     full = tmp_path / "full"
     train(make_cfg("train.iterations=12", *common, out=full))
-    first = tmp_path / "first"
-    train(make_cfg("train.iterations=5", *common, out=first))  # a run stopped early...
     resumed = tmp_path / "resumed"
-    ckpt = full / "checkpoints" / "iter_6.ckpt"  # ...and one resumed mid-run from iteration 6
+    ckpt = full / "checkpoints" / "iter_6.ckpt"  # resumed mid-run from iteration 6
     metrics = train(make_cfg("train.iterations=12", *common, f"ckpt_path={ckpt}", out=resumed))
     assert metrics["iterations"] == 12
     a = final_state(full / "checkpoints" / "last.ckpt")
-    b = final_state(resumed / "checkpoints" / "last.ckpt")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    # A shorter run really differs (the comparison can fail).
-    c = final_state(first / "checkpoints" / "last.ckpt")
-    assert not all(torch.equal(a[key], c[key]) for key in a)
+    assert_same(a, final_state(resumed / "checkpoints" / "last.ckpt"))
+    # Control: the same resume from a perturbed checkpoint ends elsewhere.
+    control = tmp_path / "control"
+    bad = perturbed_copy(ckpt, tmp_path / "perturbed.ckpt")
+    train(make_cfg("train.iterations=12", *common, f"ckpt_path={bad}", out=control))
+    assert_discriminators_differ(a, final_state(control / "checkpoints" / "last.ckpt"))
 
 
 def test_resume_from_the_end_of_a_shorter_run(make_cfg, tmp_path) -> None:
@@ -43,9 +66,11 @@ def test_resume_from_the_end_of_a_shorter_run(make_cfg, tmp_path) -> None:
     ckpt = half / "checkpoints" / "last.ckpt"
     train(make_cfg("train.iterations=10", *common, f"ckpt_path={ckpt}", out=rest))
     a = final_state(full / "checkpoints" / "last.ckpt")
-    b = final_state(rest / "checkpoints" / "last.ckpt")
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same(a, final_state(rest / "checkpoints" / "last.ckpt"))
+    control = tmp_path / "control"
+    bad = perturbed_copy(ckpt, tmp_path / "perturbed.ckpt")
+    train(make_cfg("train.iterations=10", *common, f"ckpt_path={bad}", out=control))
+    assert_discriminators_differ(a, final_state(control / "checkpoints" / "last.ckpt"))
 
 
 def test_resume_reads_the_checkpoint_twice_and_only_with_weights_only(

@@ -276,8 +276,7 @@ def test_ema_averages_the_virtual_batch_norm_generator_in_either_order() -> None
         assert isinstance(module.generator_ema, VirtualBatchNormGenerator)
 
 
-def test_vbn_real_run_with_dcgan(make_cfg, tmp_path: Path) -> None:
-    pytest.importorskip("mlxtend")
+def test_vbn_real_run_with_dcgan(make_cfg, tmp_path: Path, classifiers) -> None:
     out = tmp_path / "vbn"
     metrics = train(make_cfg(*DCGAN_TINY, "tricks=[virtual_batch_norm]", out=out))
     assert metrics["iterations"] == 2
