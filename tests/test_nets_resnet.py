@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ganlab.app.build import build_module
 from ganlab.app.train import train
 from ganlab.core.errors import GanlabError
 from ganlab.nets.resnet import DBlock, GBlock, ResNetDiscriminator, ResNetGenerator
@@ -205,3 +206,19 @@ def test_a_short_hinge_run_on_digits(make_cfg) -> None:
                              "discriminator.net.base_width=8", "train.iterations=2",
                              "metrics.every_n_iterations=0"))
     assert metrics["iterations"] == 2
+
+
+def test_sngan_cifar10_preset_is_table_4_with_mimicrys_protocol(make_cfg) -> None:
+    cfg = make_cfg("experiment=sngan_cifar10")
+
+    class FakeCifar:
+        data_shape = (3, 32, 32)
+
+    module = build_module(cfg, FakeCifar())
+    assert _count(module.generator) == 4_276_739
+    assert _count(module.discriminator) == 1_053_825
+    assert (cfg.train.d_steps, cfg.train.iterations) == (5, 100_000)  # batch: the tests' 32
+    assert [t.name for t in module.tricks] == ["lr_decay"]
+    assert cfg.tricks.lr_decay.final_factor == 0.0
+    assert list(cfg.optim.generator.betas) == list(cfg.optim.discriminator.betas) == [0.0, 0.9]
+    assert (cfg.metrics.num_samples, cfg.metrics.num_real) == (50_000, 50_000)
