@@ -80,6 +80,8 @@ def test_policy_order_and_subsets() -> None:
     # 28-pixel side: shifts in [-4, 4] (int(3.5 + 0.5)).
     tx, ty = (torch.randint(-4, 5, (3,), generator=g) for _ in range(2))
     torch.testing.assert_close(trick.d_input(x, 0), translate(x, tx, ty), rtol=0, atol=0)
+    listed = DiffAugment(policy=["translation"], seed=1)  # a list or the reference's string
+    torch.testing.assert_close(listed.d_input(x, 0), translate(x, tx, ty), rtol=0, atol=0)
     cut = DiffAugment(policy="cutout", seed=1)
     g = torch.Generator().manual_seed(1)
     ox, oy = (torch.randint(0, 29, (3,), generator=g) for _ in range(2))  # side 14: even
@@ -105,7 +107,8 @@ def test_gradients_flow_through_every_operation() -> None:
 
 
 def test_bad_policy_and_ratios_are_one_line() -> None:
-    for kwargs in ({"policy": "colour"}, {"policy": ""}, {"policy": "cutout,cutout"},
+    for kwargs in ({"policy": "colour"}, {"policy": ""}, {"policy": []},
+                   {"policy": ["cutout", "cutout"]},
                    {"cutout_ratio": 1.5}, {"translation_ratio": -0.1}):
         with pytest.raises(GanlabError) as info:
             DiffAugment(**kwargs)
@@ -116,7 +119,8 @@ def test_bad_policy_and_ratios_are_one_line() -> None:
 
 TINY = ["data=mnist_offline", "generator=dcgan", "discriminator=dcgan",
         "generator.latent_dim=8", "generator.net.base_width=4", "discriminator.net.base_width=4",
-        "train.batch_size=8", "metrics.every_n_iterations=0", "tricks=[diffaugment]"]
+        "train.batch_size=8", "metrics.every_n_iterations=0", "tricks=[diffaugment]",
+        "tricks.diffaugment.policy=[color,translation,cutout]"]
 
 
 def test_every_input_of_d_is_augmented_in_both_steps(make_cfg, monkeypatch) -> None:

@@ -22,7 +22,7 @@ afterwards, so a run draws the same augmentations on any device); its state is c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -80,8 +80,9 @@ class DiffAugment(Trick):
     """Differentiable augmentation of every input of D (Zhao et al. 2020).
 
     Args:
-        policy: comma-separated operations, applied in this order: ``color``, ``translation``,
-            ``cutout`` (the paper's choice for CIFAR-10 and few-shot data: all three).
+        policy: operations, applied in this order (a list, or a comma-separated string as
+            the reference's): ``color``, ``translation``, ``cutout`` (the paper's choice for
+            CIFAR-10 and few-shot data: all three).
         translation_ratio: the largest shift as a fraction of the side (reference: 1/8).
         cutout_ratio: the cut square's side as a fraction of the image side (reference: 1/2).
         seed: seed of the trick's random-number generator.
@@ -92,17 +93,18 @@ class DiffAugment(Trick):
 
     def __init__(
         self,
-        policy: str = "color,translation,cutout",
+        policy: str | Sequence[str] = ("color", "translation", "cutout"),
         translation_ratio: float = 0.125,
         cutout_ratio: float = 0.5,
         seed: int = 0,
     ) -> None:
-        ops = [p.strip() for p in str(policy).split(",") if p.strip()]
+        names = policy.split(",") if isinstance(policy, str) else [str(p) for p in policy]
+        ops = [p.strip() for p in names if p.strip()]
         bad = [p for p in ops if p not in self.OPERATIONS]
         if bad or not ops or len(set(ops)) != len(ops):
             raise GanlabError(
-                f"diffaugment: policy '{policy}' must list distinct operations among "
-                f"{', '.join(self.OPERATIONS)} (comma-separated)"
+                f"diffaugment: policy {list(names)} must list distinct operations among "
+                f"{', '.join(self.OPERATIONS)}"
             )
         for key, value in (("translation_ratio", translation_ratio),
                            ("cutout_ratio", cutout_ratio)):
