@@ -3,6 +3,8 @@ ranges of the reference code, gradients, every input of D, and exact resume."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -86,6 +88,15 @@ def test_policy_order_and_subsets() -> None:
     g = torch.Generator().manual_seed(1)
     ox, oy = (torch.randint(0, 29, (3,), generator=g) for _ in range(2))  # side 14: even
     torch.testing.assert_close(cut.d_input(x, 0), cut_out(x, ox, oy, (14, 14)), rtol=0, atol=0)
+
+
+def test_seed_none_takes_the_runs_seed() -> None:
+    x = torch.randn(4, 1, 8, 8)
+    trick = DiffAugment(seed=None)
+    trick.setup(SimpleNamespace(seed=5))
+    torch.testing.assert_close(trick.d_input(x, 0), DiffAugment(seed=5).d_input(x, 0),
+                               rtol=0, atol=0)
+    assert not torch.equal(DiffAugment(seed=6).d_input(x, 0), DiffAugment(seed=5).d_input(x, 0))
 
 
 def test_gradients_flow_through_every_operation() -> None:

@@ -23,13 +23,16 @@ afterwards, so a run draws the same augmentations on any device); its state is c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ganlab.core.errors import GanlabError
 from ganlab.tricks.base import Trick
+
+if TYPE_CHECKING:
+    from ganlab.adapter.module import GANModule
 
 
 def brightness(x: Tensor, u: Tensor) -> Tensor:
@@ -85,7 +88,7 @@ class DiffAugment(Trick):
             CIFAR-10 and few-shot data: all three).
         translation_ratio: the largest shift as a fraction of the side (reference: 1/8).
         cutout_ratio: the cut square's side as a fraction of the image side (reference: 1/2).
-        seed: seed of the trick's random-number generator.
+        seed: seed of the trick's random-number generator; ``None``: the run's ``seed``.
     """
 
     name = "diffaugment"
@@ -96,7 +99,7 @@ class DiffAugment(Trick):
         policy: str | Sequence[str] = ("color", "translation", "cutout"),
         translation_ratio: float = 0.125,
         cutout_ratio: float = 0.5,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         names = policy.split(",") if isinstance(policy, str) else [str(p) for p in policy]
         ops = [p.strip() for p in names if p.strip()]
@@ -113,11 +116,21 @@ class DiffAugment(Trick):
         self.policy = ops
         self.translation_ratio = float(translation_ratio)
         self.cutout_ratio = float(cutout_ratio)
-        self.seed = int(seed)
         self.generator = torch.Generator()
-        self.generator.manual_seed(self.seed)
+        self.seed = 0
+        self._seed_from_run = seed is None
+        self.reseed(0 if seed is None else int(seed))
         self._ops: dict[str, Callable[[Tensor], Tensor]] = {
             "color": self._color, "translation": self._translation, "cutout": self._cutout}
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random-number generator from ``seed``."""
+        self.seed = int(seed)
+        self.generator.manual_seed(self.seed)
+
+    def setup(self, module: GANModule) -> None:
+        if self._seed_from_run:
+            self.reseed(int(module.seed))
 
     def _uniform(self, x: Tensor) -> Tensor:
         return torch.rand(x.shape[0], generator=self.generator, dtype=x.dtype).to(x.device)
