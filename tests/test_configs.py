@@ -32,7 +32,7 @@ def test_groups_mirror_the_code() -> None:
     assert options("conditioning") == ["auxiliary", "bigan", "concat", "infogan", "projection",
                                        "semi_supervised"]
     assert options("extractor") == ["classifier", "inception"]
-    assert options("generator") == options("discriminator") == ["dcgan", "mlp"]
+    assert options("generator") == options("discriminator") == ["dcgan", "mlp", "resnet"]
     assert set(options("experiment")) >= {"vanilla_ring", "vanilla_grid", "figure1_1d",
                                           "dcgan_mnist", "dcgan_mnist_offline", "dcgan_cifar10"}
     for group in ("tricks", "optim", "trainer", "logger", "callbacks", "paths", "hparams_search"):
