@@ -54,3 +54,5 @@ class Setup:
     data_shape: tuple[int, ...]
     sample_latent: Callable[[int, torch.Generator], Tensor]
     latent_dim: int = 0
+    #: The run's seed (for plugins whose own random numbers follow it).
+    seed: int = 0

@@ -67,6 +67,7 @@ class GAN(Family):
         data_shape: the shape of one sample.
         data_capabilities: what the data offers (``data.labels``, ``data.images``, ...).
         names: config names for messages (``generator``, ``discriminator``, ``loss``, ``data``).
+        seed: the run's seed (plugins with their own random numbers may follow it).
     """
 
     name = "gan"
@@ -86,6 +87,7 @@ class GAN(Family):
         data_shape: tuple[int, ...] = (),
         data_capabilities: Iterable[str] = (),
         names: dict[str, str] | None = None,
+        seed: int = 0,
     ) -> None:
         if noise not in NOISE:
             raise GanlabError(f"unknown noise '{noise}'; valid: {', '.join(NOISE)}")
@@ -100,7 +102,7 @@ class GAN(Family):
         self.plugins = PluginList(listed)
         setup = Setup(self.players, loss, {"generator": g_optimizer, "discriminator": d_optimizer},
                       self.total_iterations, tuple(data_shape), self.sample_latent,
-                      self.latent_dim)
+                      self.latent_dim, int(seed))
         self.plugins.setup(setup)
         self.optimizer_factories = setup.optimizers
         self.provides = frozenset(c for p in listed for c in p.provides)
@@ -294,6 +296,7 @@ class GAN(Family):
             data_shape=shape,
             data_capabilities=data_capabilities(datamodule),
             names=names,
+            seed=int(cfg.seed),
         )
         family.check_shapes(shape, names)
         family.d_steps = int(cfg.train.d_steps)

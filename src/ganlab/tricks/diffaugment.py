@@ -23,16 +23,14 @@ afterwards, so a run draws the same augmentations on any device); its state is c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ganlab.core.errors import GanlabError
+from ganlab.core.players import Setup
 from ganlab.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from ganlab.adapter.module import GANModule
 
 
 def brightness(x: Tensor, u: Tensor) -> Tensor:
@@ -92,6 +90,7 @@ class DiffAugment(Trick):
     """
 
     name = "diffaugment"
+    needs = frozenset({"data.images"})
     OPERATIONS = ("color", "translation", "cutout")
 
     def __init__(
@@ -128,9 +127,9 @@ class DiffAugment(Trick):
         self.seed = int(seed)
         self.generator.manual_seed(self.seed)
 
-    def setup(self, module: GANModule) -> None:
+    def setup(self, setup: Setup) -> None:
         if self._seed_from_run:
-            self.reseed(int(module.seed))
+            self.reseed(int(setup.seed))
 
     def _uniform(self, x: Tensor) -> Tensor:
         return torch.rand(x.shape[0], generator=self.generator, dtype=x.dtype).to(x.device)
