@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from data.test_images import write_mnist
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from test_data_images import write_mnist
 
 from ganlab.app.build import build_module
 from ganlab.app.cli import config_dir

@@ -1,11 +1,67 @@
-"""lr_decay through the real step: both optimizers' learning rates follow
-lr_t = lr_0 (1 - (1 - f) t / T)."""
+"""lr_decay (src/ganlab/tricks/lr_decay.py): the schedule by hand, and through the real step."""
 
 from __future__ import annotations
 
 import pytest
+import torch
+from plugin_helpers import gstep, plugin
+from torch import nn
 
+from ganlab.app.build import build_datamodule, build_module
+from ganlab.app.train import train
+from ganlab.core.errors import GanlabError
+from ganlab.tricks.lr_decay import LRDecay, decay_factor
 from tricks.runs import baseline, differ, players, run
+
+
+def test_decay_factor_hand_values(iteration: int, expected: float) -> None:
+    # T = 800, s = 200, f = 0.1: progress (t - 200) / 600
+    assert abs(decay_factor(iteration, 800, 200, 0.1) - expected) <= 1e-12
+
+
+def test_decay_factor_without_ramp_jumps_at_the_end() -> None:
+    assert decay_factor(4, 5, 5, 0.3) == 1.0
+    assert decay_factor(5, 5, 5, 0.3) == 0.3
+
+
+def _optimizers(lrs: tuple[float, float]) -> list[torch.optim.Optimizer]:
+    return [torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=lr) for lr in lrs]
+
+
+def test_after_g_step_sets_next_iterations_rate_from_the_initial_one() -> None:
+    trick = LRDecay(total_iterations=10, start_iteration=0, final_factor=0.0)
+    opts = _optimizers((1e-3, 4e-3))
+    zero = torch.zeros(())
+    for it in range(10):
+        optimizers = dict(zip("gd", opts, strict=True))
+        trick.after_g_step(gstep(zero, zero, zero, it, optimizers=optimizers))
+        expected = 1.0 - (it + 1) / 10
+        for opt, lr0 in zip(opts, (1e-3, 4e-3), strict=True):
+            group = opt.param_groups[0]
+            assert group["base_lr"] == lr0
+            assert abs(group["lr"] - lr0 * expected) <= 1e-15
+    assert trick.log_values() == {"factor": 0.0}
+    # the initial rate travels with the optimizer's state (so a resumed run keeps it)
+    assert opts[1].state_dict()["param_groups"][0]["base_lr"] == 4e-3
+
+
+def test_bad_settings_fail_with_one_line() -> None:
+    for kwargs in ({"total_iterations": 0}, {"start_iteration": -1}, {"final_factor": 1.5}):
+        with pytest.raises(GanlabError, match="lr_decay"):
+            LRDecay(**kwargs)
+
+
+def test_total_defaults_to_the_runs_iterations(make_cfg) -> None:
+    cfg = make_cfg("tricks=[lr_decay]", "train.iterations=7")
+    module = build_module(cfg, build_datamodule(cfg))
+    trick = plugin(module, "lr_decay")
+    assert trick.total_iterations == 7
+    assert abs(trick.factor(7) - 0.1) <= 1e-12
+
+
+def test_short_run_trains(make_cfg) -> None:
+    cfg = make_cfg("tricks=[lr_decay]", "train.iterations=4", "metrics.every_n_iterations=0")
+    assert train(cfg)["iterations"] == 4
 
 
 def learning_rates(trainer) -> list[float]:

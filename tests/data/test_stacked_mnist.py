@@ -11,9 +11,9 @@ import torch
 from conftest import compose_config
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from test_classifier import write_patterns
-from test_data_images import N_TRAIN, image_ids, write_mnist
+from metrics.test_classifier import write_patterns
 
+from data.test_images import N_TRAIN, image_ids, write_mnist
 from ganlab.app.train import train
 from ganlab.data.stacked_mnist import StackedMNIST, StackedMNISTOffline, triple_labels
 from ganlab.metrics.classifier import load_classifier_extractor, train_classifier

@@ -37,7 +37,7 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sweeps") / "tiny"
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
            "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
-               [str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+               [str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-m", "ganlab.app.train", *SWEEP,
                            f"hydra.sweep.dir={root}"], env=env, capture_output=True, text=True,
                           timeout=600)
@@ -294,7 +294,7 @@ def chromium() -> tuple[str, str]:
 
 def artifacts_dir() -> Path:
     folder = Path(os.environ.get("GANLAB_TEST_ARTIFACTS",
-                                 Path(__file__).parents[1] / "test-artifacts"))
+                                 Path(__file__).parents[2] / "test-artifacts"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

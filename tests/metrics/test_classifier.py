@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import compose_config
+from data.test_images import write_idx
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
-from test_data_images import write_idx
 
 from ganlab.core.errors import GanlabError
 from ganlab.metrics.classifier import (

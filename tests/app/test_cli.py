@@ -1,5 +1,5 @@
 """The console scripts end to end, in subprocesses: results, resume, exit codes (bad input to
-ganlab-train: tests/test_bad_input.py)."""
+ganlab-train: tests/app/test_bad_input.py)."""
 
 from __future__ import annotations
 
