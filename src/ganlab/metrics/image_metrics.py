@@ -148,5 +148,6 @@ class ImageMetrics:
             pr_k=self.pr_k,
             real_seed=REAL_SEED,
             stats_key=self.cache.path(self.key).stem if self.key else None,
+            **self.extractor.protocol_fields(),
             **extra,
         )
