@@ -24,6 +24,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     validate(cfg)
     check_counts(cfg)
+    if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks start after it is made
+        from ganlab.app.first_use import ensure_classifier
+
+        ensure_classifier(cfg)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None:
         continue_wandb_run(cfg, Path(ckpt_path))
