@@ -21,7 +21,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from ganlab.adapter.callbacks.evaluation import EvaluationCallback
     from ganlab.app.build import build_datamodule, build_module, build_trainer, validate
+    from ganlab.app.console import tidy_lightning_logging
 
+    tidy_lightning_logging()
     validate(cfg)
     check_counts(cfg)
     if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks start after it is made
