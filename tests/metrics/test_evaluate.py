@@ -188,14 +188,19 @@ def test_a_folder_of_samples_against_a_dataset(tmp_path, classifier_dir) -> None
     assert same["protocol"]["samples_dir"] == str(tmp_path / "same")
 
 
-@pytest.mark.parametrize(("seconds", "warned"), [(3.0, True), (0.5, False)])
-def test_the_cost_line_and_the_budget_warning(tmp_path, capsys, seconds, warned) -> None:
+@pytest.mark.parametrize(("seconds", "minimum", "warned"),
+                         [(3.0, 5, True), (0.5, 5, False), (3.0, 11, False), (3.0, None, False)])
+def test_the_cost_line_and_the_budget_warning(tmp_path, capsys, seconds, minimum,
+                                              warned) -> None:
+    """Over budget in a run of 10 s: warned when the run is at least the minimum (default
+    60 s), not in shorter runs."""
     import re
     import time
 
     from ganlab.adapter.callbacks.evaluation import EvaluationCallback
 
-    callback = EvaluationCallback(str(tmp_path), metrics={"max_time_fraction": 0.1})
+    callback = EvaluationCallback(str(tmp_path), metrics={
+        "max_time_fraction": 0.1, "max_time_fraction_min_seconds": minimum})
     callback.seconds = seconds
     callback._run_start = time.perf_counter() - 10.0
     callback.report_cost()

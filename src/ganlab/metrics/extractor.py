@@ -8,6 +8,7 @@ It does its own resizing and channel handling, so metrics never see pixels.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,10 @@ class FeatureExtractor(nn.Module):
         """``images``: float (N, C, H, W) in [-1, 1]. Returns features (N, D) and logits (N, K)
         or ``None``. The caller runs it in eval mode under ``torch.no_grad``."""
         raise NotImplementedError
+
+    def protocol_fields(self) -> dict[str, Any]:
+        """Extractor-specific entries of the protocol (e.g. where the weights came from)."""
+        return {}
 
     def weights_hash(self) -> str:
         """sha256 (hex, first 16 characters) of the weights' bytes, in sorted key order: part

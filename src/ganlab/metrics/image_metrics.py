@@ -13,6 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from ganlab.metrics.extractor import FeatureExtractor, extract
+from ganlab.metrics.fid_infinity import fid_infinity, fid_infinity_protocol, sample_sizes
 from ganlab.metrics.frechet import FrechetDistance
 from ganlab.metrics.inception_score import InceptionScore
 from ganlab.metrics.kid import KernelDistance
@@ -69,6 +70,9 @@ class ImageMetrics:
         self.is_splits = is_splits
         self.pr_k = pr_k
         self.batch_size = batch_size
+        # FID at several N and FID_inf (ganlab.metrics.fid_infinity): off with 0 points.
+        self.fid_infinity_points, self.fid_infinity_min = 0, 0.1
+        self.fid_fit: dict[str, Any] | None = None
         self._real: RealStatistics | None = None
         self._real_n: int | None = None
         self.key: dict[str, Any] = {}
@@ -116,8 +120,9 @@ class ImageMetrics:
         kid.update(features, real=False)
         kid_mean, kid_std = kid.compute()
         precision, recall = precision_recall(real.features, features, self.pr_k)
+        extra = self._fid_infinity(real, features)
         out = {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std),
-               "precision": precision, "recall": recall}
+               "precision": precision, "recall": recall, **extra}
         if score is not None and logits is not None:
             score.update(logits)
             is_mean, is_std = score.compute()
@@ -128,6 +133,14 @@ class ImageMetrics:
             out["modes_covered"] = modes["modes_covered"]
             out["reverse_kl"] = modes["reverse_kl"]
         return out
+
+    def _fid_infinity(self, real: RealStatistics, features: Tensor) -> dict[str, float]:
+        if not self.fid_infinity_points:
+            return {}
+        sizes = sample_sizes(features.shape[0], self.fid_infinity_points, self.fid_infinity_min)
+        self.fid_fit = fid_infinity(real.mu, real.sigma, features, sizes, REAL_SEED,
+                                    real.sqrt_sigma)
+        return {"fid_infinity": self.fid_fit["fid_infinity"], "fid_infinity_k": self.fid_fit["k"]}
 
     def protocol(self, num_generated: int, **extra: Any) -> dict[str, Any]:
         """The protocol of a measurement on ``num_generated`` samples."""
@@ -148,5 +161,8 @@ class ImageMetrics:
             pr_k=self.pr_k,
             real_seed=REAL_SEED,
             stats_key=self.cache.path(self.key).stem if self.key else None,
+            **self.extractor.protocol_fields(),
+            **fid_infinity_protocol(num_generated, self.fid_infinity_points,
+                                    self.fid_infinity_min, REAL_SEED, self.fid_fit),
             **extra,
         )

@@ -4,22 +4,24 @@ graph that FID, KID and IS were defined with (2048 pool features, 1008 unbiased 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
 from ganlab.metrics.extractor import FeatureExtractor
-
-#: Where torch-fidelity publishes the converted weights (fetched on first use when online).
-WEIGHTS_URL = (
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-    "weights-inception-2015-12-05-6726825d.pth"
+from ganlab.metrics.inception_weights import (
+    InceptionWeights,
+    from_download,
+    from_file,
+    resolve_inception_weights,
 )
+from ganlab.metrics.resize import DESCRIPTIONS, RESIZES, clean_resize
+
 #: Feature layers of the port (pool features of these sizes); FID uses 2048.
 DIMS = (64, 192, 768, 2048)
 
@@ -42,13 +44,16 @@ def _state_dict_for_constructor(state_dict: dict[str, Tensor] | None) -> Iterato
         tf_inception.FeatureExtractorInceptionV3.load_state_dict = original_apply
 
 
-def inception_network(state_dict: dict[str, Tensor] | None, dims: int = 2048) -> nn.Module:
+def inception_network(state_dict: dict[str, Tensor] | None,
+                      outputs: list[str] | None = None) -> nn.Module:
     """torch-fidelity's ``FeatureExtractorInceptionV3`` with ``state_dict`` (``None``: the
-    constructor's initialisation), giving the ``dims`` pool features and the logits."""
+    constructor's initialisation), giving ``outputs`` (default: the 2048 pool features and the
+    unbiased logits)."""
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     with _state_dict_for_constructor(state_dict):
-        return FeatureExtractorInceptionV3("inception-v3-compat", [str(dims), "logits_unbiased"])
+        return FeatureExtractorInceptionV3("inception-v3-compat",
+                                           outputs or ["2048", "logits_unbiased"])
 
 
 def random_inception_state_dict(seed: int = 0) -> dict[str, Tensor]:
@@ -64,63 +69,94 @@ def random_inception_state_dict(seed: int = 0) -> dict[str, Tensor]:
 
 
 def load_inception_weights(weights: str | os.PathLike[str] | None) -> dict[str, Tensor]:
-    """The weights from ``weights`` (a file), or fetched from :data:`WEIGHTS_URL` into torch's
-    hub cache when ``None``; one line saying how to fix it when neither works."""
-    from ganlab.data.images import resolve_path
+    """torch-fidelity's weights from ``weights`` (a file), or downloaded into torch's hub cache
+    when ``None``; one line saying how to get them when neither works."""
+    found = from_file(weights) if weights is not None else from_download()
+    return found.state_dict
 
-    how = ("download it on a machine with internet from " + WEIGHTS_URL +
-           " and pass metrics.inception_weights=<file>, or use extractor=classifier")
-    if weights is not None:
-        path = resolve_path(weights)
-        if not path.is_file():
-            raise GanlabError(f"Inception weights not found at {path}; {how}")
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise GanlabError(f"cannot read Inception weights {path}: {first}") from None
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # torch.hub's "Downloading: ..." line
-            return torch.hub.load_state_dict_from_url(WEIGHTS_URL, map_location="cpu",
-                                                      progress=False, weights_only=True)
-    except Exception as exc:  # URLError, HTTPError, timeout, ...
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise GanlabError(f"cannot download the Inception weights ({reason}); {how}") from None
+
+#: torch-fidelity's layers after the resize and the normalisation, in order, and the pool
+#: features tapped after some of them.
+_LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1",
+           "Conv2d_4a_3x3", "MaxPool_2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
+           "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+_TAPS = {"MaxPool_1": 64, "MaxPool_2": 192, "Mixed_6e": 768, "Mixed_7c": 2048}
+
+
+def forward_resized(net: nn.Module, x: Tensor, dims: int, logits: bool
+                    ) -> tuple[Tensor, Tensor | None]:
+    """torch-fidelity's ``FeatureExtractorInceptionV3.forward`` after its resize: ``x`` float
+    (N, 3, 299, 299) in [0, 255] (already resized) to the ``dims`` pool features and, with
+    ``logits``, the unbiased logits (``features @ fc.weight.T``)."""
+    x = (x.float() - 128) / 128
+    features = None
+    for name in _LAYERS:
+        x = getattr(net, name)(x)
+        if _TAPS.get(name) == dims:
+            features = F.adaptive_avg_pool2d(x, output_size=(1, 1)).flatten(1).float()
+            if not logits:
+                return features, None
+    assert features is not None
+    pool = F.adaptive_avg_pool2d(x, output_size=(1, 1)).flatten(1)
+    return features, pool.mm(net.fc.weight.T).float()
 
 
 class InceptionExtractor(FeatureExtractor):
     """Inception-v3 pool features (D = 2048, the standard; 64, 192 or 768 as torchmetrics
-    offers) and unbiased logits (K = 1008).
+    offers) and unbiased logits (K = 1008) when the weights have the logits layer.
 
     Images in [-1, 1] are quantised to uint8 (as saved images would be), grey images are
-    repeated to RGB, and torch-fidelity resizes them to 299x299 with TensorFlow 1.x's bilinear
-    interpolation, as the reference FID code does.
+    repeated to RGB, and resized to 299x299 as ``resize`` says (:mod:`ganlab.metrics.resize`:
+    ``legacy``, TensorFlow 1.x's bilinear as the reference FID code; ``clean``, clean-fid's
+    PIL bicubic).
 
     Args:
-        weights: file of torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth``;
-            ``None`` downloads it (once, into torch's hub cache).
+        weights: a file of torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth``.
         dims: the feature layer (2048: the final pool, as in the FID paper).
         state_dict: weights given directly (tests, benchmarks) instead of ``weights``.
+        source: where the weights come from (:mod:`ganlab.metrics.inception_weights`:
+            ``auto``, ``file``, ``download``, ``fid_helper``).
+        cache_dir: where converted weights are cached (``None``: torch's hub cache).
+        resize: ``legacy`` or ``clean``.
     """
 
     name = "inception"
     num_features = 2048
-    num_classes = 1008
-    resize = "uint8, then bilinear to 299x299 (TensorFlow 1.x compatible, torch-fidelity)"
+    num_classes: int | None = 1008
 
     def __init__(self, weights: str | os.PathLike[str] | None = None, dims: int = 2048,
-                 state_dict: dict[str, Any] | None = None) -> None:
+                 state_dict: dict[str, Any] | None = None, source: str = "auto",
+                 cache_dir: str | os.PathLike[str] | None = None,
+                 resize: str = "legacy") -> None:
         super().__init__()
         if dims not in DIMS:
             raise GanlabError(f"extractor.dims must be one of {', '.join(map(str, DIMS))}, "
                               f"got {dims}")
+        if resize not in RESIZES:
+            raise GanlabError(f"extractor.resize must be one of {', '.join(RESIZES)}, "
+                              f"got {resize!r}")
         self.num_features = int(dims)
         if dims != 2048:
             self.name = f"inception-{dims}"
-        self.net = inception_network(
-            state_dict if state_dict is not None else load_inception_weights(weights), dims)
+        self.resize_mode = resize
+        self.resize = DESCRIPTIONS[resize]
+        if state_dict is not None:
+            found = InceptionWeights(state_dict, "state_dict", "weights given directly")
+        else:
+            found = resolve_inception_weights(weights, source, cache_dir)
+        self.weights_source = found.description
+        self.has_logits = found.has_logits
+        if not self.has_logits:
+            self.num_classes = None
+            print(f"ganlab: Inception Score skipped: the Inception weights ({found.description}) "
+                  "have no logits layer; FID, KID and precision/recall are computed")
+        outputs = [str(dims)] + (["logits_unbiased"] if self.has_logits else [])
+        self.net = inception_network(found.state_dict, outputs)
         self.net.requires_grad_(False)
         self.eval()
+
+    def protocol_fields(self) -> dict[str, Any]:
+        return {"weights": self.weights_source}
 
     def train(self, mode: bool = True) -> InceptionExtractor:
         return super().train(False)  # batch norms always use their running statistics
@@ -129,5 +165,8 @@ class InceptionExtractor(FeatureExtractor):
         pixels = ((images.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
         if pixels.shape[1] == 1:
             pixels = pixels.repeat(1, 3, 1, 1)
-        features, logits = self.net(pixels)
-        return features, logits
+        if self.resize_mode == "clean":
+            return forward_resized(self.net, clean_resize(pixels), self.num_features,
+                                   self.has_logits)
+        out = self.net(pixels)
+        return out[0], (out[1] if self.has_logits else None)

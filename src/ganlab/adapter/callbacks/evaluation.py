@@ -79,6 +79,8 @@ class EvaluationCallback(L.Callback):
         self.metrics_cfg = metrics
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.max_time_fraction = float((metrics or {}).get("max_time_fraction") or 0.1)
+        minimum = (metrics or {}).get("max_time_fraction_min_seconds")
+        self.warn_after_seconds = float(60 if minimum is None else minimum)
         self.image_metrics: ImageMetrics | None = None
         self.metrics = capability_metrics()
         self.protocol: dict[str, Any] | None = None
@@ -182,11 +184,12 @@ class EvaluationCallback(L.Callback):
             self.report_cost()
 
     def report_cost(self) -> None:
-        """One line with evaluation's time and share of the run; a warning over budget."""
+        """One line with evaluation's time and share of the run; a warning over budget, in a
+        run of at least ``max_time_fraction_min_seconds``."""
         total = time.perf_counter() - (self._run_start or time.perf_counter())
         share = self.seconds / total if total > 0 else 0.0
         print(f"ganlab: evaluation took {self.seconds:.1f} s ({100 * share:.1f}% of the run)")
-        if share > self.max_time_fraction:
+        if share > self.max_time_fraction and total >= self.warn_after_seconds:
             print(f"ganlab: warning: evaluation took more than "
                   f"{100 * self.max_time_fraction:.0f}% of the run; raise "
                   "metrics.every_n_iterations or lower metrics.num_samples", file=sys.stderr)

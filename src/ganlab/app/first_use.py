@@ -1,0 +1,66 @@
+"""What a run needs that the lab can make itself: the lab classifier of its dataset.
+
+A preset that measures with the lab classifier (``extractor=classifier``, or a conditioning
+that judges its samples with it) trains it on first use, before Lightning starts, exactly as
+``ganlab-train-classifier data=<name>`` would (the same settings and seed), into the place
+where every later run and ``ganlab-eval`` look for it: ``<paths.data_dir>/classifiers/<data>.pt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from ganlab.app.build import choice
+from ganlab.app.cli import config_dir
+
+#: ``_target_`` of the classifier extractor's config.
+CLASSIFIER_TARGET = "ganlab.metrics.classifier.load_classifier_extractor"
+
+
+def classifier_paths(cfg: DictConfig) -> list[Path]:
+    """The classifier files that ``cfg``'s run will read (extractor and conditioning)."""
+    from ganlab.data.images import resolve_path
+
+    paths = []
+    extractor = cfg.get("extractor")
+    if extractor is not None and extractor.get("_target_") == CLASSIFIER_TARGET:
+        paths.append(extractor.path)
+    conditioning = cfg.get("conditioning")
+    if conditioning is not None and conditioning.get("classifier"):
+        paths.append(conditioning.classifier)
+    return list(dict.fromkeys(resolve_path(p) for p in paths))
+
+
+def classifier_config(cfg: DictConfig, out: Path) -> DictConfig:
+    """The config ``ganlab-train-classifier data=<this run's data>`` runs with, writing
+    ``out``: its own settings and seed, this run's dataset and data folder."""
+    base = OmegaConf.load(Path(config_dir()) / "train_classifier.yaml")
+    for key in ("defaults", "hydra"):
+        base.pop(key, None)
+    data = OmegaConf.to_container(cfg.data, resolve=False)  # ${seed}, ${train.*}: the base's
+    return OmegaConf.merge(base, {"data": data, "paths": {"data_dir": str(cfg.paths.data_dir)},
+                                  "classifier": {"out": str(out)}})
+
+
+def ensure_classifier(cfg: DictConfig) -> None:
+    """Train the lab classifier of ``cfg.data`` when the run needs it and it is missing (one
+    line before, one with its test accuracy after). A file at another place than the default
+    is the user's: it is never made here (the run then stops with the loader's one line)."""
+    from ganlab.data.images import resolve_path
+    from ganlab.metrics.classifier import classifier_path, train_classifier
+
+    name = choice("data")
+    default = resolve_path(classifier_path(str(cfg.paths.data_dir), name))
+    if default not in classifier_paths(cfg) or default.is_file():
+        return
+    print(f"ganlab: no classifier for data={name} yet: training it first (as "
+          f"ganlab-train-classifier data={name}; about 20 s on a CPU), kept at {default}",
+          flush=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # its epoch lines
+        result = train_classifier(classifier_config(cfg, default))
+    print(f"ganlab: classifier test accuracy = {result['test_accuracy']:.4f} "
+          f"({result['num_test']} test images, {result['seconds']:.0f} s)", flush=True)
