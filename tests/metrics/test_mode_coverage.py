@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ganlab.metrics import mode_coverage
+from ganlab.metrics.mode_coverage import mode_coverage
 
 
 def ring(m: int = 8, radius: float = 2.0) -> torch.Tensor:

@@ -23,13 +23,14 @@ from ganlab.metrics.mode_coverage import ModeCoverage
 from ganlab.metrics.reconstruction import Reconstruction
 from ganlab.metrics.ssl_accuracy import SSLAccuracy
 
-__all__ = ["EVAL_SEED", "build_image_metrics", "capability_metrics", "evaluate",
-           "image_protocol"]
+__all__ = ["EVAL_SEED", "build_image_metrics", "default_metrics", "evaluate", "image_protocol"]
 
 
-def capability_metrics() -> list[Metric]:
-    """Fresh instances of the metrics that run when the run provides what they need."""
-    return [ClassMetrics(), SSLAccuracy(), Reconstruction(), FamilyMetrics()]
+def default_metrics(image_metrics: ImageMetrics | None = None) -> list[Metric]:
+    """Every metric of the lab, fresh (what ``conf/metrics`` selects by default; for
+    evaluations outside a training run)."""
+    return [ModeCoverage(), ImageMetric(image_metrics), ClassMetrics(), SSLAccuracy(),
+            Reconstruction(), FamilyMetrics()]
 
 
 def evaluate(
@@ -44,16 +45,12 @@ def evaluate(
     Every metric runs when the run provides what it needs, on one shared set of samples: for
     mixtures with known modes, modes covered, share of high-quality samples and reverse KL
     (PacGAN/VEEGAN protocol, 2,500 samples by default); with ``image_metrics``: fid, kid,
-    kid_std, is, is_std, precision, recall; then ``metrics`` (default:
-    :func:`capability_metrics`).
+    kid_std, is, is_std, precision, recall; and the others. ``metrics``: the run's metrics
+    (set up already); default: :func:`default_metrics` with ``image_metrics``.
     """
     result: dict[str, float] = {"iterations": module.iteration, "num_samples": num_samples}
     ev = Evaluation(module, datamodule, num_samples, run_providers(module, datamodule))
-    listed: list[Metric] = [ModeCoverage()]
-    if image_metrics is not None:
-        listed.append(ImageMetric(image_metrics))
-    listed += capability_metrics() if metrics is None else list(metrics)
-    for metric in listed:
+    for metric in default_metrics(image_metrics) if metrics is None else metrics:
         if metric.applies(ev):
             result.update(metric(ev))
     return result

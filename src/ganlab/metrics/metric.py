@@ -57,11 +57,22 @@ def run_providers(model: Any, datamodule: Any) -> dict[str, Any]:
     return providers
 
 
+@dataclass
+class MetricSetup:
+    """What a metric may need once before the first evaluation: the run's image metrics
+    (features of its extractor and the cached real statistics), when it has an extractor."""
+
+    image_metrics: Any = None
+
+
 class Metric:
-    """Base of the metrics that need capabilities of the run."""
+    """Base of every metric: an evaluation plugin, chosen by the ``metrics`` config group."""
 
     name: ClassVar[str] = "metric"
     needs: ClassVar[frozenset[str]] = frozenset()
+
+    def setup(self, setup: MetricSetup) -> None:
+        """Called once before the first evaluation of a run."""
 
     def applies(self, ev: Evaluation) -> bool:
         """Whether the run provides what this metric needs."""

@@ -23,13 +23,15 @@ from ganlab.adapter.callbacks import due
 from ganlab.adapter.callbacks.checkpoint import save_atomic
 from ganlab.adapter.module import GANModule
 from ganlab.core.atomic import append_text, write_text
+from ganlab.core.config import build
 from ganlab.metrics.evaluate import (
     build_image_metrics,
-    capability_metrics,
+    default_metrics,
     evaluate,
     image_protocol,
 )
 from ganlab.metrics.image_metrics import ImageMetrics
+from ganlab.metrics.metric import MetricSetup
 
 
 def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
@@ -82,7 +84,10 @@ class EvaluationCallback(L.Callback):
         minimum = (metrics or {}).get("max_time_fraction_min_seconds")
         self.warn_after_seconds = float(60 if minimum is None else minimum)
         self.image_metrics: ImageMetrics | None = None
-        self.metrics = capability_metrics()
+        uses = (metrics or {}).get("use")
+        #: The run's metrics (the ``metrics`` config group), set up when training starts.
+        self.metrics = (default_metrics() if uses is None else
+                        [build(node, f"metric '{name}'") for name, node in uses.items()])
         self.protocol: dict[str, Any] | None = None
         self.final: dict[str, float] | None = None
         self.best_fid = math.inf
@@ -104,6 +109,7 @@ class EvaluationCallback(L.Callback):
         weights stop the run now, not at its first evaluation."""
         self._run_start = time.perf_counter()
         if self.extractor_cfg is None or self.image_metrics is not None:
+            self._setup_metrics()
             return
         from ganlab.core.config import choice
 
@@ -113,7 +119,12 @@ class EvaluationCallback(L.Callback):
         self.image_metrics = build_image_metrics(
             self.extractor_cfg, self.metrics_cfg, datamodule,
             dict(pl_module.config.get("data") or {}), choice("extractor"))
+        self._setup_metrics()
         self.seconds += time.perf_counter() - start
+
+    def _setup_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.setup(MetricSetup(image_metrics=self.image_metrics))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: GANModule) -> None:
         if self.image_metrics is None:
