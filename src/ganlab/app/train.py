@@ -26,15 +26,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     tidy_lightning_logging()
     validate(cfg)
     check_counts(cfg)
-    if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks start after it is made
-        from ganlab.app.first_use import ensure_classifier
-
-        ensure_classifier(cfg)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None:
         continue_wandb_run(cfg, Path(ckpt_path))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
+    if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks start after it is made
+        from ganlab.app.first_use import ensure_classifier
+
+        ensure_classifier(cfg, datamodule)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(cfg)
     extra_tags = [f"trick={tag}" for trick in module.tricks for tag in trick.tags()]
