@@ -69,8 +69,7 @@ def ensure_classifier(cfg: DictConfig, datamodule: Any) -> None:
             or not labelled_images(datamodule):
         return
     print(f"ganlab: no classifier for data={name} yet: training it first (as "
-          f"ganlab-train-classifier data={name}; about 20 s on a CPU), kept at {default}",
-          flush=True)
+          f"ganlab-train-classifier data={name}), kept at {default}", flush=True)
     with contextlib.redirect_stdout(io.StringIO()):  # its epoch lines
         result = train_classifier(classifier_config(cfg, default))
     print(f"ganlab: classifier test accuracy = {result['test_accuracy']:.4f} "
