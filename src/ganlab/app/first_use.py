@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,20 +47,29 @@ def classifier_config(cfg: DictConfig, out: Path) -> DictConfig:
                                   "classifier": {"out": str(out)}})
 
 
-def ensure_classifier(cfg: DictConfig) -> None:
-    """Train the lab classifier of ``cfg.data`` when the run needs it and it is missing (one
-    line before, one with its test accuracy after). A file at another place than the default
-    is the user's: it is never made here (the run then stops with the loader's one line)."""
+def labelled_images(datamodule: Any) -> bool:
+    """True for image data with class labels (or Stacked MNIST's labelled digits)."""
+    if len(tuple(datamodule.data_shape)) != 3:
+        return False
+    return bool(getattr(datamodule, "per_channel_digits", False)) or \
+        getattr(datamodule, "num_classes", None) is not None
+
+
+def ensure_classifier(cfg: DictConfig, datamodule: Any) -> None:
+    """Train the lab classifier of ``cfg.data`` when the run needs it, it is missing and the
+    data are labelled images (one line before, one with its test accuracy after). A file at
+    another place than the default is the user's: it is never made here (the run then stops
+    with the loader's one line)."""
     from ganlab.data.images import resolve_path
     from ganlab.metrics.classifier import classifier_path, train_classifier
 
     name = choice("data")
     default = resolve_path(classifier_path(str(cfg.paths.data_dir), name))
-    if default not in classifier_paths(cfg) or default.is_file():
+    if default not in classifier_paths(cfg) or default.is_file() \
+            or not labelled_images(datamodule):
         return
     print(f"ganlab: no classifier for data={name} yet: training it first (as "
-          f"ganlab-train-classifier data={name}; about 20 s on a CPU), kept at {default}",
-          flush=True)
+          f"ganlab-train-classifier data={name}), kept at {default}", flush=True)
     with contextlib.redirect_stdout(io.StringIO()):  # its epoch lines
         result = train_classifier(classifier_config(cfg, default))
     print(f"ganlab: classifier test accuracy = {result['test_accuracy']:.4f} "

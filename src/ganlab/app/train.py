@@ -28,10 +28,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     validate(cfg)
     check_counts(cfg)
     continue_requeued_job(cfg)
-    if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks start after it is made
-        from ganlab.app.first_use import ensure_classifier
-
-        ensure_classifier(cfg)
     ckpt_path = cfg.get("ckpt_path")
     identity = run_identity(cfg)
     if ckpt_path is not None:
@@ -39,6 +35,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     group_wandb_run(cfg, identity)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
+    if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks start after it is made
+        from ganlab.app.first_use import ensure_classifier
+
+        ensure_classifier(cfg, datamodule)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(cfg, module)
     extra_tags = module.family.tags() + override_tags()
