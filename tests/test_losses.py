@@ -417,9 +417,9 @@ def test_registry_names_and_defaults() -> None:
 
 
 def test_invalid_arguments_rejected() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="clip"):
         WGAN(clip=0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="gp_weight"):
         WGANGP(gp_weight=-1.0)
     with pytest.raises(ValueError, match="empty"):
         Minimax().d_loss(torch.zeros(0), torch.zeros(3))
