@@ -23,6 +23,8 @@ COMMON = ["trainer.accelerator=cpu", "train.iterations=20", "train.d_steps=2", "
           "metrics.every_n_iterations=10", "metrics.num_samples=500",
           "trainer.deterministic=true", "trainer.enable_progress_bar=false",
           "~callbacks.progress_bar"]
+#: Largest difference allowed between 2 processes and 1 (float32 sums in another order).
+ATOL = 1e-5
 
 
 def train(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -41,6 +43,23 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "run"
 
 
+@pytest.fixture(scope="module")
+def half(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One process with half the batch: what rank 0 would train on without the all-reduce."""
+    root = tmp_path_factory.mktemp("half")
+    train(root, *COMMON, "train.batch_size=16", f"hydra.run.dir={root / 'run'}")
+    return root / "run"
+
+
+def test_half_the_batch_differs_by_far_more_than_the_tolerance(single: Path, half: Path) -> None:
+    """The control of the comparison below: a run on rank 0's half of the batch alone ends
+    more than 100 times the tolerance away."""
+    a = torch.load(half / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(single / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in b) > 100 * ATOL
+
+
 @pytest.mark.parametrize("strategy", ["ddp", "ddp_split"])
 def test_two_processes_match_one_process_with_the_global_batch(
     tmp_path: Path, single: Path, strategy: str
@@ -53,10 +72,10 @@ def test_two_processes_match_one_process_with_the_global_batch(
     assert a["ganlab"]["iteration"] == b["ganlab"]["iteration"] == 20
     # Same data and noise per global batch; only the order of float sums differs. Without the
     # all-reduce of either network's gradients, rank 0 would train on half the batch and its
-    # weights would differ by far more.
+    # weights would differ by far more (test_half_the_batch_differs_by_far_more_than_...).
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for key in b["state_dict"]:
-        torch.testing.assert_close(a["state_dict"][key], b["state_dict"][key], rtol=0, atol=1e-5)
+        torch.testing.assert_close(a["state_dict"][key], b["state_dict"][key], rtol=0, atol=ATOL)
     # Metrics computed once, by rank 0, from its (equal) generator: none doubled.
     ma = json.loads((out / "metrics.json").read_text())
     mb = json.loads((single / "metrics.json").read_text())

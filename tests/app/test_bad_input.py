@@ -161,10 +161,13 @@ def test_checkpoint_with_a_pickled_object_is_refused(tmp_path: Path, trained: Pa
     checkpoint["ganlab"]["payload"] = argparse.Namespace(run="code")  # needs full unpickling
     unsafe = tmp_path / "unsafe.ckpt"
     torch.save(checkpoint, unsafe)
+    before = unsafe.read_bytes()
     result = run(*QUICK, "train.iterations=6", f"ckpt_path={unsafe}",
                  f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
     assert_one_line_error(result, f"ganlab: error: cannot read checkpoint {unsafe}: it holds "
                                   "pickled Python objects")
+    assert not (tmp_path / "out" / "checkpoints").exists()
+    assert unsafe.read_bytes() == before  # the refused file is left as it was
 
 
 @pytest.mark.parametrize("args", [["loss=foo"], ["train.batch_size=0"], ["metrics.num_samples=0"]],
