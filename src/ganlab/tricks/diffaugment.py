@@ -129,6 +129,11 @@ class DiffAugment(Trick):
         self.generator.manual_seed(self.seed)
 
     def setup(self, module: GANModule) -> None:
+        shape = getattr(module.discriminator, "data_shape", None)
+        if shape is not None and len(shape) != 3:
+            raise GanlabError(
+                f"diffaugment needs image data (C, H, W); the discriminator takes {tuple(shape)}"
+            )
         if self._seed_from_run:
             self.reseed(int(module.seed))
 
