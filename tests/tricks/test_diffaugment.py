@@ -93,7 +93,7 @@ def test_policy_order_and_subsets() -> None:
 def test_seed_none_takes_the_runs_seed() -> None:
     x = torch.randn(4, 1, 8, 8)
     trick = DiffAugment(seed=None)
-    trick.setup(SimpleNamespace(seed=5))
+    trick.setup(SimpleNamespace(seed=5, discriminator=SimpleNamespace(data_shape=(1, 8, 8))))
     torch.testing.assert_close(trick.d_input(x, 0), DiffAugment(seed=5).d_input(x, 0),
                                rtol=0, atol=0)
     assert not torch.equal(DiffAugment(seed=6).d_input(x, 0), DiffAugment(seed=5).d_input(x, 0))
@@ -126,6 +126,12 @@ def test_bad_policy_and_ratios_are_one_line() -> None:
         assert "\n" not in str(info.value) and str(info.value).startswith("diffaugment")
     with pytest.raises(GanlabError, match="image inputs"):
         DiffAugment().d_input(torch.zeros(4, 2), 0)
+
+
+def test_toy_data_fails_before_training(make_cfg) -> None:
+    with pytest.raises(GanlabError, match=r"diffaugment needs image data \(C, H, W\); the "
+                       r"discriminator takes \(2,\)"):
+        train(make_cfg("tricks=[diffaugment]", "train.iterations=1"))
 
 
 TINY = ["data=mnist_offline", "generator=dcgan", "discriminator=dcgan",
