@@ -92,7 +92,9 @@ def test_two_processes_match_one_process_with_the_global_batch(
     assert sorted(p.name for p in out.iterdir()) == [
         ".hydra", "checkpoints", "metrics.json", "metrics_history.jsonl", "samples",
         "train.log", "train_ddp_process_1.log"]
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
+    # rank 0's files only: the checkpoint and the run's identity (variant, sweep, seed)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt",
+                                                                       "sweep_run.json"]
 
 
 def test_multirun_with_ddp_makes_only_the_sweep_directories(tmp_path: Path) -> None:

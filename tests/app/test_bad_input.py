@@ -90,9 +90,11 @@ RUN_ERRORS = [
     (["seed=abc"], "ganlab: error: seed must be an integer, got 'abc'"),
     (["generator=dcgan"], "ganlab: error: dcgan needs square images"),
     (["experiment=dcgan_mnist_offline", "loss=wgan_gp"],
-     "ganlab: error: loss=wgan_gp needs a discriminator without batch norm"),
+     "ganlab: error: regulariser 'gradient_penalty' cannot be used with discriminator 'dcgan' "
+     "(discriminator.batch_norm)"),
     (["experiment=dcgan_mnist_offline", "tricks=[r1]"],
-     "ganlab: error: trick r1 needs a discriminator without batch norm"),
+     "ganlab: error: trick 'r1' cannot be used with discriminator 'dcgan' "
+     "(discriminator.batch_norm)"),
     (["ckpt_path=missing.ckpt"], "ganlab: error: checkpoint not found: "),
     (["resume=nowhere"], "ganlab: error: resume: "),
 ]

@@ -249,7 +249,7 @@ def test_resume_from_saved_state_is_bit_exact() -> None:
 def test_interface() -> None:
     family = tiny_aae()
     assert family.name == "aae" and family.evaluated is family.decoder
-    assert family.provides == {"model.encode", "model.reconstruct"}
+    assert family.provides == {"model.encode", "model.metrics"}
     assert list(family.optimizers()) == ["reconstruction", "discriminator", "generator"]
     assert [roles for _, roles in family.optimizers().values()] == [
         ["encoder", "decoder"], ["discriminator"], ["encoder"]]

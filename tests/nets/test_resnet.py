@@ -218,7 +218,7 @@ def test_sngan_cifar10_preset_is_table_4_with_mimicrys_protocol(make_cfg) -> Non
     assert _count(module.generator) == 4_276_739
     assert _count(module.discriminator) == 1_053_825
     assert (cfg.train.d_steps, cfg.train.iterations) == (5, 100_000)  # batch: the tests' 32
-    assert [t.name for t in module.tricks] == ["lr_decay"]
+    assert [t.name for t in module.family.plugins if t.kind == "trick"] == ["lr_decay"]
     assert cfg.tricks.lr_decay.final_factor == 0.0
     assert list(cfg.optim.generator.betas) == list(cfg.optim.discriminator.betas) == [0.0, 0.9]
     assert cfg.metrics.num_real == 50_000  # and num_samples 50,000 (the tests' is 200)

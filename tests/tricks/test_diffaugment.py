@@ -166,19 +166,20 @@ def test_resume_is_bit_identical(make_cfg, tmp_path) -> None:
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     train(make_cfg(*common, out=full))
     ckpt = full / "checkpoints" / "iter_3.ckpt"
-    saved = torch.load(ckpt, weights_only=True)["ganlab"]["tricks"]["diffaugment"]["state"]
+    plugins = torch.load(ckpt, weights_only=True)["ganlab"]["family"]["plugins"]
+    saved = plugins["diffaugment"]["state"]
     assert not torch.equal(saved, torch.Generator().manual_seed(0).get_state())
     train(make_cfg(*common, f"ckpt_path={ckpt}", out=resumed))
     a = torch.load(full / "checkpoints" / "last.ckpt", weights_only=True)
     b = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
-    assert torch.equal(a["ganlab"]["tricks"]["diffaugment"]["state"],
-                       b["ganlab"]["tricks"]["diffaugment"]["state"])
+    assert torch.equal(a["ganlab"]["family"]["plugins"]["diffaugment"]["state"],
+                       b["ganlab"]["family"]["plugins"]["diffaugment"]["state"])
     # Without the saved generator state the resumed run differs (the check can fail).
     fresh = tmp_path / "fresh"
     state = torch.load(ckpt, weights_only=True)
-    state["ganlab"]["tricks"] = {}
+    state["ganlab"]["family"]["plugins"] = {}
     torch.save(state, tmp_path / "copy.ckpt")
     train(make_cfg(*common, f"ckpt_path={tmp_path / 'copy.ckpt'}", out=fresh))
     c = torch.load(fresh / "checkpoints" / "last.ckpt", weights_only=True)

@@ -14,6 +14,11 @@ from ganlab.tricks.lr_decay import LRDecay, decay_factor
 from tricks.runs import baseline, differ, players, run
 
 
+@pytest.mark.parametrize(
+    ("iteration", "expected"),
+    [(0, 1.0), (100, 1.0), (200, 1.0), (500, 1.0 - 0.9 * 0.5), (800, 0.1), (900, 0.1),
+     (350, 1.0 - 0.9 * 0.25)],
+)
 def test_decay_factor_hand_values(iteration: int, expected: float) -> None:
     # T = 800, s = 200, f = 0.1: progress (t - 200) / 600
     assert abs(decay_factor(iteration, 800, 200, 0.1) - expected) <= 1e-12

@@ -53,7 +53,7 @@ def held_out_images(datamodule: Any) -> tuple[Tensor, Tensor, str]:
         return images, datamodule.held_out_labels, (
             f"data.held_out={datamodule.held_out:g} of each class, kept out of training"
         )
-    from ganlab.metrics.classifier import official_test_split
+    from ganlab.data.images import official_test_split
 
     test = official_test_split(datamodule)
     if test is not None:

@@ -3,9 +3,7 @@ graph that FID, KID and IS were defined with (2048 pool features, 1008 unbiased 
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -14,6 +12,7 @@ from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
 from ganlab.metrics.extractor import FeatureExtractor
+from ganlab.metrics.inception_network import inception_network
 from ganlab.metrics.inception_weights import (
     InceptionWeights,
     from_download,
@@ -24,36 +23,6 @@ from ganlab.metrics.resize import DESCRIPTIONS, RESIZES, clean_resize
 
 #: Feature layers of the port (pool features of these sizes); FID uses 2048.
 DIMS = (64, 192, 768, 2048)
-
-
-@contextlib.contextmanager
-def _state_dict_for_constructor(state_dict: dict[str, Tensor] | None) -> Iterator[None]:
-    """torch-fidelity's constructor downloads or unpickles its weights itself; make it take
-    ``state_dict`` (already read safely) instead, or keep its fresh init when ``None``."""
-    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
-
-    original_load = tf_inception.load_state_dict_from_url
-    original_apply = tf_inception.FeatureExtractorInceptionV3.load_state_dict
-    tf_inception.load_state_dict_from_url = lambda *args, **kwargs: state_dict
-    if state_dict is None:
-        tf_inception.FeatureExtractorInceptionV3.load_state_dict = lambda self, sd, **kw: None
-    try:
-        yield
-    finally:
-        tf_inception.load_state_dict_from_url = original_load
-        tf_inception.FeatureExtractorInceptionV3.load_state_dict = original_apply
-
-
-def inception_network(state_dict: dict[str, Tensor] | None,
-                      outputs: list[str] | None = None) -> nn.Module:
-    """torch-fidelity's ``FeatureExtractorInceptionV3`` with ``state_dict`` (``None``: the
-    constructor's initialisation), giving ``outputs`` (default: the 2048 pool features and the
-    unbiased logits)."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    with _state_dict_for_constructor(state_dict):
-        return FeatureExtractorInceptionV3("inception-v3-compat",
-                                           outputs or ["2048", "logits_unbiased"])
 
 
 def random_inception_state_dict(seed: int = 0) -> dict[str, Tensor]:

