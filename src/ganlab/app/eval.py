@@ -17,15 +17,22 @@ from ganlab.core.checkpoints import load_checkpoint
 from ganlab.core.errors import GanlabError
 from ganlab.metrics.evaluate import build_image_metrics, evaluate, image_protocol
 
-#: Defaults of the image-metric settings (as in conf/train.yaml).
-METRIC_DEFAULTS = {"num_real": None, "cache_dir": "data/stats", "kid_subsets": 100,
-                   "kid_subset_size": 1000, "is_splits": 10, "pr_k": 3,
-                   "fid_infinity_points": 0, "fid_infinity_min": 0.1}
+
+def metric_defaults() -> dict[str, Any]:
+    """The metric settings' defaults: conf/train.yaml's ``metrics`` node, the one table where
+    they are written (``cache_dir`` resolved against ``paths``; ``use`` left out)."""
+    train = OmegaConf.load(Path(config_dir()) / "train.yaml")
+    paths = OmegaConf.load(Path(config_dir()) / "paths" / "default.yaml")
+    merged = OmegaConf.merge({"paths": paths}, {"metrics": train.metrics})
+    settings = OmegaConf.to_container(merged.metrics, resolve=True)
+    assert isinstance(settings, dict)
+    settings.pop("use", None)
+    return {str(k): v for k, v in settings.items()}
 
 
 def _settings(*layers: Any) -> dict[str, Any]:
-    """Metric settings: later layers' non-null values win."""
-    out: dict[str, Any] = dict(METRIC_DEFAULTS)
+    """Metric settings: the defaults, then later layers' non-null values win."""
+    out: dict[str, Any] = metric_defaults()
     for layer in layers:
         for key, value in (dict(layer) if layer is not None else {}).items():
             if value is not None:

@@ -75,23 +75,26 @@ def build_image_metrics(
         )
     extractor = build(extractor_cfg, f"extractor '{extractor_name}'")
 
-    def get(key: str, default: Any) -> Any:
-        value = metrics_cfg.get(key) if metrics_cfg is not None else None
-        return default if value is None else value
+    def get(key: str) -> Any:
+        """A setting of the run's ``metrics`` node (its defaults: conf/train.yaml, the one
+        table where they are written)."""
+        if metrics_cfg is None or key not in metrics_cfg:
+            raise GanlabError(f"metrics.{key} is not set (conf/train.yaml has its default)")
+        return metrics_cfg[key]
 
     metrics = ImageMetrics(
         extractor,
         datamodule,
         data_cfg,
-        num_real=get("num_real", None),
-        cache_dir=get("cache_dir", "data/stats"),
-        kid_subsets=int(get("kid_subsets", 100)),
-        kid_subset_size=int(get("kid_subset_size", 1000)),
-        is_splits=int(get("is_splits", 10)),
-        pr_k=int(get("pr_k", 3)),
+        num_real=get("num_real"),
+        cache_dir=get("cache_dir"),
+        kid_subsets=int(get("kid_subsets")),
+        kid_subset_size=int(get("kid_subset_size")),
+        is_splits=int(get("is_splits")),
+        pr_k=int(get("pr_k")),
     )
-    metrics.fid_infinity_points = int(get("fid_infinity_points", 0))
-    metrics.fid_infinity_min = float(get("fid_infinity_min", 0.1))
+    metrics.fid_infinity_points = int(get("fid_infinity_points"))
+    metrics.fid_infinity_min = float(get("fid_infinity_min"))
     return metrics
 
 
