@@ -99,3 +99,19 @@ def test_spectral_norm_real_run(make_cfg, tmp_path: Path) -> None:
     assert "discriminator.body.1.parametrizations.weight.original" in state
     assert "discriminator.head_linear.parametrizations.weight.original" in state
     assert "discriminator.body.1.weight" not in state
+
+
+def test_spectral_norm_refuses_a_discriminator_normalised_already(make_cfg) -> None:
+    """SNGAN's ResNet D has spectral norm of its own: the trick would normalise it twice."""
+    from ganlab.app.build import build_datamodule, build_module
+    from ganlab.core.errors import GanlabError
+
+    overrides = ["data=mnist_offline", "generator=resnet", "discriminator=resnet",
+                 "tricks=[spectral_norm]"]
+    cfg = make_cfg(*overrides)
+    with pytest.raises(GanlabError, match=r"^trick 'spectral_norm' cannot be used with "
+                       r"discriminator 'resnet' \(discriminator.spectral_norm\)$"):
+        build_module(cfg, build_datamodule(cfg))
+    cfg = make_cfg(*overrides, "discriminator.net.spectral_norm=false")
+    assert hasattr(build_module(cfg, build_datamodule(cfg)).discriminator.linear,
+                   "parametrizations")

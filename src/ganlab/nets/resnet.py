@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganlab.core.errors import GanlabError
+from ganlab.nets.capabilities import network_capabilities
 
 ARCHS = ("auto", "sngan32", "sngan64")
 #: Paper widths: (G, D) per architecture.
@@ -200,6 +201,7 @@ class ResNetDiscriminator(nn.Module):
         self.data_shape = (channels, s * 2**n, s * 2**n)
         self.arch = arch
         sn = bool(spectral_norm)
+        self.spectral_norm = sn
         if arch == "sngan32":
             blocks = [DBlock(channels, width, True, first=True, sn=sn),
                       DBlock(width, width, True, sn=sn),
@@ -212,6 +214,12 @@ class ResNetDiscriminator(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.feature_dim = width
         self.linear = _sn(_glorot(nn.Linear(width, 1), 1.0), sn)
+
+    def capabilities(self) -> frozenset[str]:
+        """``features``, and ``spectral_norm`` when its layers are normalised already (so the
+        ``spectral_norm`` trick, which would normalise them twice, is refused)."""
+        own = {"spectral_norm"} if self.spectral_norm else set()
+        return network_capabilities(self) | own
 
     def features(self, x: Tensor) -> Tensor:
         """``(B, C, H, W) -> (B, feature_dim)``: ReLU, then the sum over positions."""

@@ -42,6 +42,7 @@ class SpectralNorm(Trick):
 
     name = "spectral_norm"
     stage = Stage.REPARAMETRISE
+    excludes = frozenset({"discriminator.spectral_norm"})
 
     def __init__(self, n_power_iterations: int = 1, eps: float = 1e-12) -> None:
         if n_power_iterations < 1:
