@@ -74,8 +74,7 @@ class GANModule(L.LightningModule):
 
     def sample_prior(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` draws of the family's prior alone (without codes)."""
-        prior = getattr(self.family, "sample_prior", self.family.sample_latent)
-        return prior(n, generator)
+        return self.family.sample_prior(n, generator)
 
     @torch.no_grad()
     def generate(self, n: int, seed: int, batch_size: int = 1000) -> Tensor:
@@ -124,7 +123,7 @@ class GANModule(L.LightningModule):
             optimizers = [optimizers]
         trainer = self._trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
-        ctx = TrainContext(self.iteration, int(getattr(self.family, "total_iterations", 0)),
+        ctx = TrainContext(self.iteration, self.family.total_iterations,
                            dict(zip(self._optimizer_names, optimizers, strict=True)),
                            self.manual_backward, self.z_generator, world, rank)
         self._last = self.family.train_step(batch, ctx)
@@ -133,14 +132,8 @@ class GANModule(L.LightningModule):
             self._log_scalars()
 
     # -- logging and divergence -----------------------------------------------------------
-    def _summary(self) -> dict[str, Tensor]:
-        summarize = getattr(self.family, "summarize", None)
-        if summarize is not None:
-            return summarize(self._last)
-        return {k: v.float().mean() for k, v in self._last.items()}
-
     def _log_scalars(self) -> None:
-        summary = self._summary()
+        summary = self.family.summarize(self._last)
         values = torch.stack([v.float() for v in summary.values()]).tolist()  # one sync
         scalars = {f"train/{k}": v for k, v in zip(summary, values, strict=True)}
         scalars.update({f"train/{k}": v for k, v in self.family.log_values().items()})

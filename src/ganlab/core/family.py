@@ -66,6 +66,8 @@ class Family:
     """Base of every model family."""
 
     name: ClassVar[str] = "family"
+    #: The run's length in iterations (what schedules read; 0 when unknown).
+    total_iterations: int = 0
     #: Capabilities the family offers to metrics and pictures (e.g. ``generator.classes``,
     #: ``model.reconstruct``, ``model.encode``).
     provides: frozenset[str] = frozenset()
@@ -97,6 +99,14 @@ class Family:
     def sample_latent(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` inputs of :attr:`evaluated` drawn from ``generator``."""
         raise NotImplementedError
+
+    def sample_prior(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` draws of the prior alone, without any code (the latent by default)."""
+        return self.sample_latent(n, generator)
+
+    def summarize(self, outputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The logged scalars of a step's outputs (their means by default)."""
+        return {k: v.float().mean() for k, v in outputs.items()}
 
     def decode(self, latent: Tensor) -> Tensor:
         """Samples of :attr:`evaluated` for given inputs (no grad, eval mode: the caller's)."""
