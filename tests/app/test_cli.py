@@ -95,3 +95,13 @@ def test_resume_skips_an_unreadable_last_checkpoint(tmp_path: Path) -> None:
                  if "Restoring states from the checkpoint path at" in line]
     assert len(restoring) == 1 and "iter_6.ckpt" in restoring[0]
     assert json.loads((out / "metrics.json").read_text())["iterations"] == 8
+
+
+def test_a_nested_group_override_is_left_as_written() -> None:
+    """model/prior is chosen by conf/model/aae.yaml's defaults list: no ``+`` is added (which
+    Hydra would refuse as a second value), while a top-level unlisted group still gets one."""
+    from ganlab.app.cli import normalize_group_overrides
+
+    assert normalize_group_overrides("train", ["model/prior=mixture"]) == ["model/prior=mixture"]
+    assert normalize_group_overrides("train", ["hparams_search=toy_grid_optuna"]) == [
+        "+hparams_search=toy_grid_optuna"]

@@ -138,14 +138,15 @@ def _default_groups(config_name: str) -> set[str]:
 def normalize_group_overrides(config_name: str, argv: list[str]) -> list[str]:
     """``group=option`` for a group of ``conf/`` that the defaults list does not name (such as
     ``hparams_search``) becomes ``+group=option``, and ``+group=option`` for one it names
-    becomes ``group=option``: either spelling works."""
+    becomes ``group=option``: either spelling works. A nested group (``model/prior``) is
+    chosen by its parent config's defaults list, so it is left as written."""
     listed, root = _default_groups(config_name), Path(config_dir())
     out = []
     for arg in argv:
         key, eq, _ = arg.partition("=")
         name = key.lstrip("+")
         if eq and not arg.startswith(("-", "~", "++")) and not name.startswith("hydra") \
-                and name and (root / name).is_dir():
+                and name and "/" not in name and (root / name).is_dir():
             arg = (arg.lstrip("+") if name in listed else f"+{arg.lstrip('+')}")
         out.append(arg)
     return out
