@@ -34,8 +34,8 @@ def test_a_classifier_preset_trains_the_classifier_first(make_cfg, tmp_path, mon
 
     real_config = first_use.classifier_config
 
-    def quick(cfg, out):  # the real training, cut to 5 steps for the test's time
-        return OmegaConf.merge(real_config(cfg, out), {"classifier": {"max_steps": 5}})
+    def quick(cfg, out, data_name=None):  # the real training, cut to 5 steps for the test's time
+        return OmegaConf.merge(real_config(cfg, out, data_name), {"classifier": {"max_steps": 5}})
 
     monkeypatch.setattr(first_use, "classifier_config", quick)
     cfg = make_cfg("experiment=dcgan_mnist_offline", f"paths.data_dir={tmp_path}",
@@ -56,6 +56,31 @@ def test_a_classifier_preset_trains_the_classifier_first(make_cfg, tmp_path, mon
     # the second run finds it: no training, no line
     train(cfg)
     assert "no classifier" not in capsys.readouterr().out
+
+
+def test_another_datas_default_classifier_is_made_from_its_config(make_cfg, tmp_path,
+                                                                 monkeypatch, capsys) -> None:
+    trained = []
+    monkeypatch.setattr("ganlab.metrics.classifier.train_classifier",
+                        lambda c: trained.append(c) or {"test_accuracy": 0.5, "num_test": 3,
+                                                        "seconds": 1.0})
+    path = tmp_path / "classifiers" / "mnist_offline.pt"
+    cfg = make_cfg("data=toy_grid", f"paths.data_dir={tmp_path}", "extractor=classifier",
+                   f"extractor.path={path}")
+    assert first_use.default_classifier_data(cfg, path) == "mnist_offline"
+    first_use.ensure_classifier(cfg, None)  # the run's own data are not looked at
+    assert len(trained) == 1
+    made = OmegaConf.to_container(trained[0], resolve=True)
+    assert made["data"]["_target_"] == "ganlab.data.images.MNISTOffline"
+    assert made["classifier"]["out"] == str(path)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "ganlab: no classifier for data=mnist_offline yet: training it first (as "
+        f"ganlab-train-classifier data=mnist_offline), kept at {path}")
+    # Control: once the file exists nothing is trained.
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    first_use.ensure_classifier(cfg, None)
+    assert len(trained) == 1
 
 
 def test_a_users_own_classifier_path_is_not_made(make_cfg, tmp_path, monkeypatch) -> None:
