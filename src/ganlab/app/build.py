@@ -55,6 +55,7 @@ def build_module(cfg: DictConfig, datamodule: GANDataModule) -> GANModule:
         family,
         log_every_n_iterations=cfg.train.log_every_n_iterations,
         seed=cfg.seed,
+        iterations_per_batch=cfg.train.get("iterations_per_batch", 10),
         config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
     )
 
