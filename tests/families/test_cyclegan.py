@@ -475,3 +475,14 @@ def test_pictures_are_x_gx_fgx_and_y_fy_gfy() -> None:
     assert torch.equal(grid[:10], y[:10])
     torch.testing.assert_close(grid[40:50], fy[10:])
     torch.testing.assert_close(grid[50:60], gfy[10:])
+
+
+def test_pictures_of_fewer_than_ten_held_out_images() -> None:
+    dm = fake_unpaired()
+    dm.held_out_y = dm.held_out_y[:7]
+    pictures = tiny().pictures(SimpleNamespace(device=torch.device("cpu")), dm)
+    grid, nrow = pictures["translation_yx"]
+    assert grid.shape == (21, *SHAPE) and nrow == 7
+    order = torch.randperm(7, generator=torch.Generator().manual_seed(RECONSTRUCTION_SEED))
+    assert torch.equal(grid[:7], dm.held_out_y[order].float() / 127.5 - 1)
+    assert pictures["translation_xy"][0].shape == (60, *SHAPE)

@@ -72,3 +72,19 @@ def test_resume_is_bit_exact_and_a_perturbed_checkpoint_is_not(make_cfg, classif
                    out=tmp_path / "pool"))
     d = checkpoint(tmp_path / "pool")["state_dict"]
     assert not all(torch.equal(a[k], d[k]) for k in a if k.startswith("discriminator_y."))
+
+
+def test_horse2zebra_runs_on_a_tiny_fake_folder(make_cfg, tmp_path: Path) -> None:
+    from data.test_unpaired import write_horse2zebra
+
+    write_horse2zebra(tmp_path / "data")
+    metrics = train(make_cfg("model=cyclegan", "data=horse2zebra", "data.resolution=16",
+                             f"paths.data_dir={tmp_path / 'data'}", "model.generator.width=4",
+                             "model.discriminator.width=4", "train.batch_size=2",
+                             "train.iterations=3", "metrics.every_n_iterations=0",
+                             out=tmp_path / "run"))
+    # Unpaired held-out photos: the cycle errors only.
+    assert set(metrics) == {"iterations", "num_samples", "cycle_error_x", "cycle_error_y"}
+    assert metrics["iterations"] == 3
+    assert sorted(p.name.rsplit("_", 1)[0] for p in (tmp_path / "run" / "samples").iterdir()) \
+        == ["samples", "translation_xy", "translation_yx"]

@@ -344,22 +344,21 @@ class CycleGAN(Family):
         return protocol
 
     def pictures(self, sampler: Any, datamodule: Any) -> dict[str, tuple[Tensor, int]]:
-        """``translation_xy``: blocks of three rows of 10 held-out images, x | G(x) | F(G(x));
-        ``translation_yx``: y | F(y) | G(F(y)) (images in [-1, 1])."""
-        hx, hy = datamodule.held_out_x, datamodule.held_out_y
-        cols = 10
-        n = max(self.num_pictures // cols, 1) * cols
-        x, y = to_unit_range(hx[self.held_out(hx, n)]), to_unit_range(hy[self.held_out(hy, n)])
-        rows_x, rows_y = len(x) // cols, len(y) // cols
-        x, y = x[: rows_x * cols], y[: rows_y * cols]
-        t = self.translate(x, y, sampler.device)
-
-        def blocks(rows: int, *parts: Tensor) -> Tensor:
-            grid = torch.stack([p.view(rows, cols, *p.shape[1:]) for p in parts], 1)
-            return grid.reshape(-1, *parts[0].shape[1:])
-
-        return {"translation_xy": (blocks(rows_x, x, t["gx"], t["fgx"]), cols),
-                "translation_yx": (blocks(rows_y, y, t["fy"], t["gfy"]), cols)}
+        """``translation_xy``: blocks of three rows of (up to) 10 held-out images, x | G(x) |
+        F(G(x)); ``translation_yx``: y | F(y) | G(F(y)) (images in [-1, 1])."""
+        out = {}
+        for name, held, first, second in (
+                ("translation_xy", datamodule.held_out_x, self.generator_xy, self.generator_yx),
+                ("translation_yx", datamodule.held_out_y, self.generator_yx, self.generator_xy)):
+            cols = min(10, len(held))
+            rows = max(min(self.num_pictures, len(held)) // cols, 1)
+            real = to_unit_range(held[self.held_out(held, rows * cols)]).to(sampler.device)
+            with torch.no_grad(), evaluating(first, second):
+                there = first(real)
+                back = second(there)
+            grid = torch.stack([t.view(rows, cols, *t.shape[1:]) for t in (real, there, back)], 1)
+            out[name] = (grid.reshape(-1, *real.shape[1:]).cpu(), cols)
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         """The two image pools."""
