@@ -25,7 +25,13 @@ from torch import Tensor
 
 from ganlab.core.errors import GanlabError
 from ganlab.core.seeds import HELD_OUT_SEED
-from ganlab.data.images import ImageFolder, MNISTOffline, resolve_path, to_unit_range
+from ganlab.data.images import (
+    ImageDataModule,
+    ImageFolder,
+    MNISTOffline,
+    resolve_path,
+    to_unit_range,
+)
 from ganlab.data.split import stratified_split
 from ganlab.data.stream import generator_for
 
@@ -52,10 +58,11 @@ def true_map(images: Tensor, dilation: int = 3, invert: bool = True) -> Tensor:
     return 255 - out if invert else out.clone()
 
 
-class UnpairedMixin:
-    """The unpaired stream: ``sample(index)`` = X's rows of the epoch stream and Y's rows of
-    an independent one (:data:`Y_STREAM`). Sets ``images`` (X), ``y_images`` (Y),
-    ``held_out_x``, ``held_out_y``, ``held_out_paired`` (row ``i`` of both is one pair)."""
+class UnpairedImages(ImageDataModule):
+    """Base of the unpaired datamodules: ``sample(index)`` takes X's rows of the epoch stream
+    and Y's rows of an independent one (:data:`Y_STREAM`). Subclasses set ``images`` (X),
+    ``y_images`` (Y), ``held_out_x``, ``held_out_y`` and ``held_out_paired`` (row ``i`` of both
+    is one pair)."""
 
     images: Tensor
     y_images: Tensor
@@ -70,21 +77,20 @@ class UnpairedMixin:
         while pos < end:
             epoch, offset = divmod(pos, n)
             take = min(n - offset, end - pos)
-            perm = torch.randperm(n, generator=generator_for(self.seed,  # type: ignore[attr-defined]
-                                                             -1 - Y_STREAM - epoch))
+            perm = torch.randperm(n, generator=generator_for(self.seed, -1 - Y_STREAM - epoch))
             parts.append(perm[offset: offset + take])
             pos += take
         return torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
 
     def sample(self, index: int) -> tuple[Tensor, Tensor]:
         """Global minibatch ``index``: X images and (unrelated) Y images, both in [-1, 1]."""
-        self._ensure_loaded()  # type: ignore[attr-defined]
-        count = self.world_size * self.batch_size  # type: ignore[attr-defined]
-        x = self.images[self.rows(index * count, count)]  # type: ignore[attr-defined]
+        self._ensure_loaded()
+        count = self.world_size * self.batch_size
+        x = self.images[self.rows(index * count, count)]
         return to_unit_range(x), to_unit_range(self.y_images[self.y_rows(index * count, count)])
 
 
-class UnpairedDigits(UnpairedMixin, MNISTOffline):
+class UnpairedDigits(UnpairedImages, MNISTOffline):
     """``data=unpaired_digits``: digits (X) and thick inverted digits (Y), never paired.
 
     Args:
@@ -135,7 +141,7 @@ class UnpairedDigits(UnpairedMixin, MNISTOffline):
         return " then ".join([*steps, *(["255 - v"] if self.invert else [])])
 
 
-class Horse2Zebra(UnpairedMixin, ImageFolder):
+class Horse2Zebra(UnpairedImages, ImageFolder):
     """``data=horse2zebra``: the paper's horses (X, ``trainA``) and zebras (Y, ``trainB``);
     ``testA``/``testB`` are held out (unpaired: cycle errors only).
 
@@ -195,4 +201,5 @@ class Horse2Zebra(UnpairedMixin, ImageFolder):
         return x, torch.zeros(len(x), dtype=torch.int64)
 
 
-__all__ = ["HALVES_SEED", "HORSE2ZEBRA_URL", "Horse2Zebra", "UnpairedDigits", "true_map"]
+__all__ = ["HALVES_SEED", "HORSE2ZEBRA_URL", "Horse2Zebra", "UnpairedDigits", "UnpairedImages",
+           "true_map"]

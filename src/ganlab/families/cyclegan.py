@@ -81,7 +81,7 @@ class ImagePool:
     def state_dict(self) -> dict[str, Any]:
         """The stored images (on the CPU; ``None`` while empty)."""
         return {"size": self.size,
-                "images": torch.stack(self.images).cpu() if self.images else None}
+                "images": torch.stack([im.cpu() for im in self.images]) if self.images else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if int(state["size"]) != self.size:
