@@ -142,6 +142,17 @@ def test_pool_stores_the_first_images_then_swaps_half_of_the_time() -> None:
     assert torch.equal(noise.get_state(), twin.get_state())
 
 
+def test_pool_swaps_half_of_the_images_once_full() -> None:
+    pool = ImagePool(size=50)
+    noise = torch.Generator().manual_seed(0)
+    pool.query(images(50, start=-50), noise)  # full
+    new = images(10_000)
+    returned = values(pool.query(new, noise))
+    swapped = sum(r != v for r, v in zip(returned, range(10_000), strict=True))
+    # Binomial(10,000, 1/2): standard deviation 50; 4 standard deviations either side.
+    assert abs(swapped - 5_000) < 200
+
+
 def test_pool_returns_detached_copies_and_size_zero_is_no_pool() -> None:
     fake = images(2).requires_grad_()
     pool = ImagePool(size=2)
