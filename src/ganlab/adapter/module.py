@@ -32,6 +32,9 @@ from ganlab.core.eval_mode import evaluating
 from ganlab.core.family import Family, TrainContext
 from ganlab.core.rng import rng_state, set_rng_state
 
+#: ``torch.compile`` modes (``train.compile_mode``).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
 
 class GANModule(L.LightningModule):
     """A model family trained by manual optimization.
@@ -43,11 +46,20 @@ class GANModule(L.LightningModule):
         config: the run's resolved config, stored in every checkpoint.
         iterations_per_batch: the most iterations one Lightning batch holds (1 under data
             parallelism, whose strategy syncs buffers once per batch).
+        compile: compile every network with ``torch.compile`` (``nn.Module.compile``, in place:
+            parameter names and checkpoints stay those of the eager run), so the D and G steps
+            run as compiled graphs, forward and backward.
+        compile_mode: ``torch.compile``'s mode (``default``, ``reduce-overhead``: CUDA graphs,
+            ``max-autotune``).
     """
 
     def __init__(self, family: Family, log_every_n_iterations: int = 50, seed: int = 0,
-                 config: dict[str, Any] | None = None, iterations_per_batch: int = 10) -> None:
+                 config: dict[str, Any] | None = None, iterations_per_batch: int = 10,
+                 compile: bool = False, compile_mode: str = "default") -> None:
         super().__init__()
+        if compile_mode not in COMPILE_MODES:
+            raise GanlabError(f"train.compile_mode must be one of {', '.join(COMPILE_MODES)}; "
+                              f"got {compile_mode!r}")
         if isinstance(iterations_per_batch, bool) or int(iterations_per_batch) < 1:
             raise GanlabError(f"train.iterations_per_batch must be a positive integer; got "
                               f"{iterations_per_batch}")
@@ -56,6 +68,8 @@ class GANModule(L.LightningModule):
         self.family = family
         for role, net in family.networks().items():
             self.add_module(role, net)
+            if compile:
+                net.compile(mode=compile_mode)
         self.log_every_n_iterations = max(int(log_every_n_iterations), 1)
         self.seed = seed
         self.config = config or {}
