@@ -27,6 +27,7 @@ from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from ganlab.adapter.direct_steps import DirectOptimizer, direct_steps_apply
 from ganlab.core.errors import GanlabError
 from ganlab.core.eval_mode import evaluating
 from ganlab.core.family import Family, TrainContext
@@ -170,9 +171,13 @@ class GANModule(L.LightningModule):
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         callbacks = trainer.callbacks if trainer else []
         stops = [c.wants_batch_end for c in callbacks if hasattr(c, "wants_batch_end")]
+        backward: Any = self.manual_backward
+        if direct_steps_apply(trainer, self):
+            optimizers = [DirectOptimizer(o) for o in optimizers]
+            backward = Tensor.backward
         ctx = TrainContext(self.iteration, self.family.total_iterations,
                            dict(zip(self._optimizer_names, optimizers, strict=True)),
-                           self.manual_backward, self.z_generator, world, rank)
+                           backward, self.z_generator, world, rank)
         xs, ys = batch
         for i in range(len(xs)):
             ctx.iteration = self.iteration
