@@ -31,6 +31,26 @@ def draw(n: int, generator: torch.Generator) -> torch.Tensor:
     return CENTERS[y] + STD * torch.randn(n, 2, generator=generator)
 
 
+def iteration(G: torch.nn.Module, D: torch.nn.Module, loss: NonSaturating,
+              opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, real: torch.Tensor,
+              z_gen: torch.Generator, latent_dim: int) -> None:
+    """One iteration of Algorithm 1 (Goodfellow et al. 2014) with k = 1, by hand."""
+    b, device = real.shape[0], real.device
+    with torch.no_grad():
+        fake = G(torch.randn(b, latent_dim, generator=z_gen, device=device))
+    d_cost = loss.d_loss(D(real), D(fake))
+    opt_d.zero_grad(set_to_none=True)
+    d_cost.backward()
+    opt_d.step()
+    fake = G(torch.randn(b, latent_dim, generator=z_gen, device=device))
+    D.requires_grad_(False)
+    g_cost = loss.g_loss(D(fake))
+    opt_g.zero_grad(set_to_none=True)
+    g_cost.backward()
+    D.requires_grad_(True)
+    opt_g.step()
+
+
 def main(iterations: int) -> None:
     torch.manual_seed(0)
     G = MLPGenerator(2, (2,), hidden_dim=128, num_layers=3, output="linear")
@@ -40,20 +60,7 @@ def main(iterations: int) -> None:
     opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
     z_gen = torch.Generator().manual_seed(1_000_003)
     for it in range(iterations):
-        real = draw(256, generator_for(0, it))
-        with torch.no_grad():
-            fake = G(torch.randn(256, 2, generator=z_gen))
-        d_cost = loss.d_loss(D(real), D(fake))
-        opt_d.zero_grad(set_to_none=True)
-        d_cost.backward()
-        opt_d.step()
-        fake = G(torch.randn(256, 2, generator=z_gen))
-        D.requires_grad_(False)
-        g_cost = loss.g_loss(D(fake))
-        opt_g.zero_grad(set_to_none=True)
-        g_cost.backward()
-        D.requires_grad_(True)
-        opt_g.step()
+        iteration(G, D, loss, opt_g, opt_d, draw(256, generator_for(0, it)), z_gen, 2)
     with torch.no_grad():
         samples = G(torch.randn(2500, 2, generator=torch.Generator().manual_seed(0)))
     dist, nearest = torch.cdist(samples, CENTERS).min(dim=1)

@@ -35,6 +35,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 from omegaconf import open_dict
+from plain_default import iteration
 
 from ganlab.app.build import build_datamodule, build_module, build_trainer
 from ganlab.app.cli import config_dir
@@ -104,20 +105,7 @@ class PlainLoop:
             real, _ = self.data.sample(self.it)
             real = real.to(dev, non_blocking=True)
             self.it += 1
-            b = real.shape[0]
-            with torch.no_grad():
-                fake = G(torch.randn(b, self.latent_dim, generator=self.z_gen, device=dev))
-            d_cost = loss.d_loss(D(real), D(fake))
-            opt_d.zero_grad(set_to_none=True)
-            d_cost.backward()
-            opt_d.step()
-            fake = G(torch.randn(b, self.latent_dim, generator=self.z_gen, device=dev))
-            D.requires_grad_(False)
-            g_cost = loss.g_loss(D(fake))
-            opt_g.zero_grad(set_to_none=True)
-            g_cost.backward()
-            D.requires_grad_(True)
-            opt_g.step()
+            iteration(G, D, loss, opt_g, opt_d, real, self.z_gen, self.latent_dim)
             with torch.no_grad():
                 for e, p in self.pairs:
                     e.mul_(self.decay).add_(p, alpha=1.0 - self.decay)
