@@ -278,7 +278,7 @@ class GAWWN(Family):
         fake = self.judge(self.generate(cond, EVAL_SEED, device), cond, device)
         labels = cond[:, 0].long()
         acc = self.per_class_accuracy(fake["pred"], labels)
-        real_cond = self.conditions
+        real_cond = datamodule.held_out_conditions  # in the order of held_out_images
         real = self.judge(to_unit_range(datamodule.held_out_images), real_cond, device)
         fid = frechet_distance(*mean_and_covariance(real["features"]),
                                *mean_and_covariance(fake["features"]))
