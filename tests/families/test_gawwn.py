@@ -337,7 +337,8 @@ def test_metrics_by_hand() -> None:
     with torch.no_grad():
         feats, logits = family.classifier(digit_crops(fake, cond[:, 1:]))
         real = dm.held_out_images.float() / 127.5 - 1
-        real_feats, real_logits = family.classifier(digit_crops(real, dm.held_out_conditions[:, 1:]))
+        real_crops = digit_crops(real, dm.held_out_conditions[:, 1:])
+        real_feats, real_logits = family.classifier(real_crops)
     pred, labels = logits.argmax(1), cond[:, 0].long()
     acc = [float((pred[labels == k] == k).double().mean()) for k in range(10)]
     assert [values[f"crop_accuracy_{k}"] for k in range(10)] == pytest.approx(acc, abs=1e-12)

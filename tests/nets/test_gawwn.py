@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganlab.nets.gawwn import GAWWNDiscriminator, GAWWNGenerator, box_map, box_mask
+from ganlab.nets.gawwn import (
+    GAWWNDiscriminator,
+    GAWWNGenerator,
+    box_map,
+    box_mask,
+    crop_box,
+    place_in_box,
+)
 
 
 def test_box_mask_by_hand() -> None:
@@ -31,6 +38,32 @@ def test_the_map_is_the_embedding_inside_the_box_and_zero_outside() -> None:
         for c in range(3):
             assert torch.equal(m[b, c][inside], torch.full((int(inside.sum()),), e[b, c].item()))
             assert torch.equal(m[b, c][~inside], torch.zeros(int((~inside).sum())))
+
+
+def test_place_in_box_draws_the_template_into_its_box_by_hand() -> None:
+    template = torch.arange(8.0).view(2, 1, 2, 2)
+    boxes = torch.tensor([[0.0, 0.0, 32.0, 32.0], [32.0, 16.0, 64.0, 48.0]])
+    placed = place_in_box(template, boxes, 4, 64)
+    # 4 cells of 16 px, centres 8, 24, 40, 56: a 32-px box's two cells read the template's
+    # two pixel centres (u = -1/2, +1/2) exactly; every other cell is 0.
+    expected = torch.zeros(2, 1, 4, 4)
+    expected[0, 0, 0:2, 0:2] = template[0, 0]
+    expected[1, 0, 1:3, 2:4] = template[1, 0]
+    assert torch.equal(placed, expected)
+    # The whole canvas at the template's size is the identity.
+    t = torch.randn(1, 3, 4, 4)
+    torch.testing.assert_close(place_in_box(t, torch.tensor([[0.0, 0, 64, 64]]), 4, 64), t,
+                               atol=1e-6, rtol=0)
+
+
+def test_crop_box_reads_the_box_into_its_frame_by_hand() -> None:
+    features = torch.arange(32.0).view(2, 1, 4, 4)
+    boxes = torch.tensor([[32.0, 0.0, 64.0, 32.0], [0.0, 0.0, 64.0, 64.0]])
+    crops = crop_box(features, boxes, 2, 64)
+    # Box-frame centres u = 1/4, 3/4 of a 32-px box at x0 = 32: pixels 40, 56 = cells 2, 3.
+    assert torch.equal(crops[0, 0], features[0, 0, 0:2, 2:4])
+    # The whole canvas at half the size: the mean of each 2x2 block (bilinear between centres).
+    assert torch.equal(crops[1, 0], torch.nn.functional.avg_pool2d(features[1:], 2)[0, 0])
 
 
 def test_the_players_read_the_embedding_through_the_box() -> None:

@@ -18,6 +18,8 @@ share (``held_out``, :class:`ImageDataModule`'s stratified split) keeps its cond
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from kornia.geometry.transform import resize
 from torch import Tensor
@@ -124,6 +126,16 @@ def digit_crops(canvases: Tensor, boxes: Tensor, size: int = CROP_SIZE, ink: int
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _offline_canvases(canvas: int, side_min: int, side_max: int, layout_seed: int
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """Canvases, boxes and labels of the 5,000 offline digits (kept for the process: every
+    run of the same settings in it gets the same canvases without resizing them again)."""
+    digits, labels = MNISTOffline(batch_size=1, d_steps=1, iterations=1, seed=0).load()
+    canvases, boxes = what_where_canvases(digits, canvas, side_min, side_max, layout_seed)
+    return canvases, boxes, labels
+
+
 class WhatWhereDigits(ImageDataModule):
     """``data=what_where_digits``: the 5,000 offline digits on ``canvas × canvas`` canvases,
     each inside its box (module docstring); 10 classes, conditions ``(label, x0, y0, x1, y1)``.
@@ -154,10 +166,13 @@ class WhatWhereDigits(ImageDataModule):
         return MNISTOffline(batch_size=1, d_steps=1, iterations=1, seed=0).load()
 
     def load(self) -> tuple[Tensor, Tensor]:
-        digits, labels = self.digits()
-        canvases, self._all_boxes = what_where_canvases(digits, self.canvas, self.side_min,
-                                                        self.side_max, self.layout_seed)
-        self._all_labels = labels.to(torch.int64)
+        args = (self.canvas, self.side_min, self.side_max, self.layout_seed)
+        if type(self).digits is WhatWhereDigits.digits:  # the offline digits: made once
+            canvases, boxes, labels = (t.clone() for t in _offline_canvases(*args))
+        else:
+            digits, labels = self.digits()
+            canvases, boxes = what_where_canvases(digits, *args)
+        self._all_boxes, self._all_labels = boxes, labels.to(torch.int64)
         return canvases, labels
 
     def prepare(self) -> None:

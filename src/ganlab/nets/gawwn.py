@@ -15,6 +15,7 @@ class-only baseline: the same networks and parameters, the box ignored).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -35,6 +36,42 @@ def box_map(embedding: Tensor, boxes: Tensor, size: int, canvas: int) -> Tensor:
     return embedding[:, :, None, None] * box_mask(boxes.to(embedding), size, canvas)[:, None]
 
 
+def _cell_centres(size: int, canvas: int, device: torch.device) -> Tensor:
+    """Pixel coordinates of the centres of ``size`` cells over ``canvas`` pixels."""
+    return (torch.arange(size, device=device, dtype=torch.float32) + 0.5) * (canvas / size)
+
+
+def place_in_box(template: Tensor, boxes: Tensor, size: int, canvas: int) -> Tensor:
+    """The spatial transformer that draws a box-frame feature map ``(B, C, h, w)`` into its
+    box on a ``size × size`` grid over the canvas (bilinear, ``grid_sample``; 0 in the cells
+    that do not overlap the box, :func:`box_mask`): cell centre ``p`` reads the template at
+    ``u = 2 (p - x0) / (x1 - x0) - 1`` (``align_corners=False``: ``±1`` are its outer edges)."""
+    boxes = boxes.to(template)
+    centres = _cell_centres(size, canvas, template.device)
+    u = 2 * (centres[None] - boxes[:, 0:1]) / (boxes[:, 2:3] - boxes[:, 0:1]) - 1  # (B, size)
+    v = 2 * (centres[None] - boxes[:, 1:2]) / (boxes[:, 3:4] - boxes[:, 1:2]) - 1
+    grid = torch.stack([u[:, None, :].expand(-1, size, -1), v[:, :, None].expand(-1, -1, size)],
+                       dim=-1)
+    placed = F.grid_sample(template, grid, mode="bilinear", padding_mode="zeros",
+                           align_corners=False)
+    return placed * box_mask(boxes, size, canvas)[:, None]
+
+
+def crop_box(features: Tensor, boxes: Tensor, size: int, canvas: int) -> Tensor:
+    """The spatial transformer that reads the box of a canvas-frame feature map
+    ``(B, C, H, W)`` into the box frame, ``(B, C, size, size)`` (bilinear, ``grid_sample``):
+    box-frame cell centre ``u`` reads the canvas at ``p = x0 + (u + 1) (x1 - x0) / 2``."""
+    boxes = boxes.to(features)
+    u = (torch.arange(size, device=features.device, dtype=features.dtype) + 0.5) / size  # (0, 1)
+    px = boxes[:, 0:1] + u[None] * (boxes[:, 2:3] - boxes[:, 0:1])  # (B, size), pixels
+    py = boxes[:, 1:2] + u[None] * (boxes[:, 3:4] - boxes[:, 1:2])
+    gx, gy = 2 * px / canvas - 1, 2 * py / canvas - 1
+    grid = torch.stack([gx[:, None, :].expand(-1, size, -1), gy[:, :, None].expand(-1, -1, size)],
+                       dim=-1)
+    return F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False)
+
+
 class _BoxConditioned(nn.Module):
     """The shared "what" and "where" of both players."""
 
@@ -47,19 +84,25 @@ class _BoxConditioned(nn.Module):
         self.map_size = canvas // 4
         self.embed = nn.Embedding(num_classes, embed_dim)
 
+    def boxes(self, cond: Tensor) -> Tensor:
+        """The boxes the players read: the condition's, or the whole canvas (``where=False``)."""
+        boxes = cond[:, 1:5]
+        if not self.where:
+            boxes = torch.tensor([0.0, 0.0, self.canvas, self.canvas], device=cond.device,
+                                 dtype=cond.dtype).expand_as(boxes)
+        return boxes
+
     def what_where(self, cond: Tensor) -> tuple[Tensor, Tensor]:
         """``e_y (B, E)`` and the map ``(B, E, canvas/4, canvas/4)`` of conditions ``cond``."""
         e = self.embed(cond[:, 0].long())
-        boxes = cond[:, 1:5]
-        if not self.where:
-            boxes = torch.tensor([0.0, 0.0, self.canvas, self.canvas], device=cond.device
-                                 ).expand_as(boxes)
-        return e, box_map(e, boxes, self.map_size, self.canvas)
+        return e, box_map(e, self.boxes(cond), self.map_size, self.canvas)
 
 
 class GAWWNGenerator(_BoxConditioned):
-    """``G(z, cond)``: ``[z, e_y]`` -> linear -> ``4w × c/8 × c/8`` -> up to ``c/4``; the box
-    map joins there (3×3 conv) -> up to ``c/2`` -> up to ``c``, tanh (BatchNorm + ReLU between).
+    """``G(z, cond)``. Global pathway: ``[z, e_y]`` -> linear -> ``4w × c/8 × c/8`` -> up to
+    ``2w × c/4``. Local pathway: ``[z, e_y]`` -> linear -> ``w × 8 × 8`` in the box's frame ->
+    ``w × 16 × 16``, drawn into the box by :func:`place_in_box` at ``c/4``. Both, with the box
+    map, join there (3×3 conv) -> up to ``c/2`` -> up to ``c``, tanh (BatchNorm + ReLU between).
 
     Args:
         latent_dim: size of ``z``.
@@ -78,7 +121,12 @@ class GAWWNGenerator(_BoxConditioned):
         self.up1 = nn.Sequential(nn.BatchNorm2d(4 * w), nn.ReLU(),
                                  nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w),
                                  nn.ReLU())
-        self.mix = nn.Sequential(nn.Conv2d(2 * w + embed_dim, 2 * w, 3, 1, 1),
+        self.local_fc = nn.Linear(latent_dim + embed_dim, w * 8 * 8)
+        self.local_start = (w, 8, 8)
+        self.local_up = nn.Sequential(nn.BatchNorm2d(w), nn.ReLU(),
+                                      nn.ConvTranspose2d(w, w, 4, 2, 1), nn.BatchNorm2d(w),
+                                      nn.ReLU())
+        self.mix = nn.Sequential(nn.Conv2d(3 * w + embed_dim, 2 * w, 3, 1, 1),
                                  nn.BatchNorm2d(2 * w), nn.ReLU())
         self.up2 = nn.Sequential(nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w),
                                  nn.ReLU())
@@ -87,15 +135,20 @@ class GAWWNGenerator(_BoxConditioned):
     def forward(self, z: Tensor, cond: Tensor) -> Tensor:
         """``z (B, latent_dim)``, ``cond (B, 5)`` -> canvases ``(B, 1, canvas, canvas)``."""
         e, where = self.what_where(cond)
-        h = self.up1(self.fc(torch.cat([z, e], 1)).view(-1, *self.start))
-        h = self.mix(torch.cat([h, where], 1))
+        ze = torch.cat([z, e], 1)
+        h = self.up1(self.fc(ze).view(-1, *self.start))
+        local = self.local_up(self.local_fc(ze).view(-1, *self.local_start))
+        local = place_in_box(local, self.boxes(cond), self.map_size, self.canvas)
+        h = self.mix(torch.cat([h, local, where], 1))
         return self.out(self.up2(h))
 
 
 class GAWWNDiscriminator(_BoxConditioned):
-    """``D(x, cond)``: 4×4 stride-2 convolutions ``1 -> w -> 2w`` (to ``c/4``); the box map
-    joins there; ``-> 4w -> 4w`` (to ``c/16``), linear to one logit (LeakyReLU 0.2, BatchNorm
-    after all but the first).
+    """``D(x, cond)``: 4×4 stride-2 convolutions ``1 -> w -> 2w`` (to ``c/4``). Global
+    pathway: with the box map -> ``4w -> 4w`` (to ``c/16``). Local pathway: the box read into
+    its frame by :func:`crop_box` (``2w × 8 × 8``) with ``e_y`` replicated -> 3×3 conv ``4w``
+    -> stride 2 ``4w × 4 × 4``. A linear layer on both gives the logit (LeakyReLU 0.2,
+    BatchNorm after all but the first convolution).
 
     Args:
         num_classes, canvas, embed_dim, where: the condition (module docstring).
@@ -113,13 +166,21 @@ class GAWWNDiscriminator(_BoxConditioned):
             nn.Conv2d(2 * w + embed_dim, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w),
             nn.LeakyReLU(0.2),
             nn.Conv2d(4 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2))
-        self.head = nn.Linear(4 * w * (canvas // 16) ** 2, 1)
+        self.local = nn.Sequential(
+            nn.Conv2d(2 * w + embed_dim, 4 * w, 3, 1, 1), nn.BatchNorm2d(4 * w),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(4 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2))
+        self.head = nn.Linear(4 * w * (canvas // 16) ** 2 + 4 * w * 16, 1)
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         """``x (B, 1, canvas, canvas)``, ``cond (B, 5)`` -> logits ``(B,)``."""
-        _, where = self.what_where(cond)
-        h = self.joint(torch.cat([self.down(x), where], 1))
-        return self.head(h.flatten(1)).squeeze(1)
+        e, where = self.what_where(cond)
+        h = self.down(x)
+        glob = self.joint(torch.cat([h, where], 1))
+        crop = crop_box(h, self.boxes(cond), 8, self.canvas)
+        local = self.local(torch.cat([crop, e[:, :, None, None].expand(-1, -1, 8, 8)], 1))
+        return self.head(torch.cat([glob.flatten(1), local.flatten(1)], 1)).squeeze(1)
 
 
-__all__ = ["GAWWNDiscriminator", "GAWWNGenerator", "box_map", "box_mask"]
+__all__ = ["GAWWNDiscriminator", "GAWWNGenerator", "box_map", "box_mask", "crop_box",
+           "place_in_box"]
