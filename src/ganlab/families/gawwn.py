@@ -2,8 +2,9 @@
 Where to Draw"; GAN_SPEC §7), on what-where digits (:mod:`ganlab.data.what_where`).
 
 Players: ``G(z, c)`` and ``D(x, c)`` (:mod:`ganlab.nets.gawwn`), ``c = (y, box)``: the class
-embedding replicated spatially inside the box is concatenated to both players' feature maps
-(the paper's bounding-box pathway, §3.1), so the digit must be drawn there. One iteration
+embedding replicated spatially inside the box is concatenated to both players' feature maps,
+and a spatial transformer maps a local pathway between the box's frame and the canvas (the
+paper's bounding-box pathway, §3.1, Fig. 3), so the digit must be drawn there. One iteration
 (= one call of :meth:`GAWWN.train_step`, on one real minibatch ``(x, c)``):
 
 1. the optimizer ``discriminator`` takes one step on

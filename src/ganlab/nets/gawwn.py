@@ -3,13 +3,16 @@
 
 Both players read a condition ``(B, 5) = (label, x0, y0, x1, y1)`` (integer pixels, half-open
 box on a ``canvas × canvas`` image). "What": a learned class embedding ``e_y`` (``embed_dim``).
-"Where": :func:`box_map`, ``e_y`` replicated spatially at ``canvas / 4`` resolution inside the
-box and zero outside, concatenated to the feature maps of that resolution (the paper's local
-pathway; it crops with a spatial transformer where we mask, as its Fig. 3 keys do). The
-generator's global pathway also feeds ``e_y`` with ``z`` to its first layer.
+"Where", at ``canvas / 4`` resolution: :func:`box_map`, ``e_y`` replicated spatially inside the
+box and zero outside, concatenated to the feature maps there; and the paper's local pathway
+through a spatial transformer (``grid_sample``): G computes a feature map from ``[z, e_y]`` in
+the box's own frame and :func:`place_in_box` draws it into the box, D reads its feature map of
+the box into the box's frame (:func:`crop_box`) and judges it with ``e_y``. Both players also
+have a global pathway (G: ``[z, e_y]`` to its first layer; D: the whole canvas with the map).
 
-``where=False`` switches the box off: the map covers the whole canvas whatever the box (the
-class-only baseline: the same networks and parameters, the box ignored).
+``where=False`` switches the box off: every box is the whole canvas (the map covers it, the
+transformers map the canvas onto itself), whatever the condition's box (the class-only
+baseline: the same networks and parameters, the box ignored).
 """
 
 from __future__ import annotations
