@@ -271,6 +271,7 @@ def test_from_config_builds_the_preset() -> None:
     assert family.decoder.data_shape == (1, 4, 4)
     assert isinstance(family.decoder.net[-1], nn.Linear)  # Bernoulli logits
     assert family.noise_dim == 8 and family.elbo_samples == 10 and family.prior.name == "normal"
+    assert family.marginal_samples == 10000
     opt = family.factories["discriminator"](family.discriminator.parameters())
     assert isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 1e-3
     assert cfg.data.held_out == 0.1 and cfg.data._target_.endswith("MNISTOffline")

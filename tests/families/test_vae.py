@@ -143,6 +143,7 @@ def test_from_config_builds_the_preset_with_avbs_networks() -> None:
     assert family.encoder.data_shape == (1, 4, 4) and family.encoder.code_dim == 4
     assert family.decoder.data_shape == (1, 4, 4) and family.decoder.latent_dim == 2
     assert isinstance(family.decoder.net[-1], nn.Linear)
+    assert family.elbo_samples == 10 and family.marginal_samples == 10000
     # The presets of VAE and AVB: the same encoder and decoder layers, optimizer, data and run.
     vae = compose_preset([])
     GlobalHydra.instance().clear()
@@ -162,6 +163,7 @@ def test_from_config_builds_the_preset_with_avbs_networks() -> None:
     (["train.d_steps=2"], (1, 4, 4), "train.d_steps must be 1"),
     (["+model.decoder.output=tanh"], (1, 4, 4), "model.decoder.output must be linear"),
     (["model.elbo_samples=0"], (1, 4, 4), "model.elbo_samples must be >= 1"),
+    (["model.marginal_samples=-1"], (1, 4, 4), "model.marginal_samples must be >= 0"),
     (["~model.optimizers.autoencoder"], (1, 4, 4), "model=vae: no optimizer for autoencoder"),
     ([], (2,), "model=vae models pixels in"),
 ])
@@ -204,3 +206,29 @@ def test_metrics_by_hand() -> None:
     assert values["reconstruction_mse"] == pytest.approx(float(((x - rec) ** 2).mean()),
                                                          rel=1e-5)
     assert "closed form" in family.protocol()["elbo_kl"]
+
+
+def test_log_marginal_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganlab.families import autoencoding
+
+    monkeypatch.setattr(autoencoding, "MARGINAL_CHUNK", 3)  # 7 prior samples in 3 chunks
+    torch.manual_seed(0)
+    family = VAE(MLPEncoder((1, 4, 4), 4, hidden_dim=8, num_layers=1),
+                 MLPGenerator(2, (1, 4, 4), hidden_dim=8, num_layers=1), Normal(2, 0.5),
+                 {"autoencoder": sgd}, marginal_samples=7)
+    dm = fake_images()
+    x = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    z = 0.5 * torch.randn(7, 2, generator=torch.Generator().manual_seed(EVAL_SEED))
+    with torch.no_grad():
+        lik = torch.stack([log_bernoulli(family.decoder(z[k:k + 1]).expand(5, -1, -1, -1), x)
+                           for k in range(7)], 1).double()
+    expected = torch.log(torch.exp(lik).mean(1))
+    torch.testing.assert_close(family.log_marginal(x, "cpu").double(), expected, atol=1e-4,
+                               rtol=1e-6)
+    values = family.metrics(dm, 50, "cpu")
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(RECONSTRUCTION_SEED))
+    held = dm.held_out_images[order].float() / 127.5 - 1
+    assert values["log_px"] == pytest.approx(float(family.log_marginal(held, "cpu").mean()),
+                                             rel=1e-6)
+    off = VAE(family.encoder, family.decoder, Normal(2, 0.5), {"autoencoder": sgd})
+    assert set(off.metrics(dm, 50, "cpu")) == set(values) - {"log_px"}  # 0 samples: off

@@ -6,6 +6,7 @@ for ``avb`` and ``vae``, the Bernoulli decoder and the held-out ELBO
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,8 @@ from ganlab.data.priors import Prior
 
 #: Prior samples drawn under the code scatter.
 SCATTER_PRIOR_SAMPLES = 2000
+#: Prior samples decoded at once in the estimate of ``log p(x)``.
+MARGINAL_CHUNK = 2000
 
 
 def held_out_images(datamodule: Any, family: str = "aae") -> tuple[Tensor, Tensor, str]:
@@ -129,13 +132,16 @@ class BernoulliAutoencoder(Family):
     prior: Prior
     #: ``z ~ q(z|x)`` per held-out image in the ELBO estimate.
     elbo_samples: int
+    #: Prior samples of the estimate of ``log p(x)`` (0: not measured).
+    marginal_samples: int = 0
     num_reconstructions: int
     #: How the KL term of the ELBO is estimated (for the protocol).
     kl_rule: str = ""
 
     @staticmethod
     def check_common(name: str, data_shape: tuple[int, ...], prior: Prior, code_dim: int,
-                     decoder_output: str, elbo_samples: int) -> None:
+                     decoder_output: str, elbo_samples: int, marginal_samples: int = 0
+                     ) -> None:
         """One-line errors for what both families need of their config."""
         if len(data_shape) != 3:
             raise GanlabError(
@@ -152,6 +158,8 @@ class BernoulliAutoencoder(Family):
                               f"Bernoulli logits); got {decoder_output!r}")
         if elbo_samples < 1:
             raise GanlabError(f"model.elbo_samples must be >= 1; got {elbo_samples}")
+        if marginal_samples < 0:
+            raise GanlabError(f"model.marginal_samples must be >= 0; got {marginal_samples}")
 
     # -- the family interface -------------------------------------------------------------
     @property
@@ -226,22 +234,44 @@ class BernoulliAutoencoder(Family):
                 kl.append(self.kl_terms(rows, z).view(-1, k).mean(1))
         return torch.cat(log_lik).cpu(), torch.cat(kl).cpu()
 
+    @torch.no_grad()
+    def log_marginal(self, x: Tensor, device: torch.device | str) -> Tensor:
+        """``log p(x) ≈ log 1/K sum_k p(x|z_k)`` per image, ``z_k ~ p(z)``, ``K =``
+        :attr:`marginal_samples` drawn from :data:`EVAL_SEED` (the decoder alone: no
+        encoder, no ``T``). Its expectation is a lower bound of ``log p(x)`` that tightens as
+        ``K`` grows (Burda et al. 2016, Thm. 1, with the prior as proposal)."""
+        k = self.marginal_samples
+        z = self.prior.sample(k, torch.Generator().manual_seed(EVAL_SEED))
+        target = ((x + 1) / 2).flatten(1).to(device)
+        parts = []
+        with evaluating(self.decoder):
+            for chunk in z.split(MARGINAL_CHUNK):
+                logits = self.decoder(chunk.to(device)).flatten(1)
+                # sum_pixels t log σ(l) + (1 - t) log(1 - σ(l)) = sum_pixels t l - softplus(l)
+                parts.append(target @ logits.T - nn.functional.softplus(logits).sum(1))
+        return (torch.logsumexp(torch.cat(parts, 1), 1) - math.log(k)).cpu()
+
     def metrics(self, datamodule: Any, num_samples: int, device: torch.device | str
                 ) -> dict[str, float]:
         """On up to ``num_samples`` held-out images: ``elbo`` = mean of
         ``E_q log p(x|z) - KL term`` in nats per image, its two parts
-        ``elbo_log_likelihood`` and ``elbo_kl``, and ``reconstruction_mse`` (mean over
-        images and pixels of ``(x - reconstruct(x))²``, in [-1, 1])."""
+        ``elbo_log_likelihood`` and ``elbo_kl``, ``reconstruction_mse`` (mean over images
+        and pixels of ``(x - reconstruct(x))²``, in [-1, 1]) and, with
+        :attr:`marginal_samples`, ``log_px`` (:meth:`log_marginal`, mean in nats per
+        image)."""
         x, _, source = held_out_sample(datamodule, num_samples, self.name)
         log_lik, kl = self.elbo_terms(x, device)
         codes = self._codes(x, device, RECONSTRUCTION_SEED)
         with evaluating(self.decoder), torch.no_grad():
             rec = torch.cat([self.decode(c) for c in codes.split(1000)]).cpu()
         self._last = {"held_out": source, "num_held_out": len(x)}
-        return {"elbo": float((log_lik - kl).mean()),
-                "elbo_log_likelihood": float(log_lik.mean()),
-                "elbo_kl": float(kl.mean()),
-                "reconstruction_mse": float((rec - x).pow(2).mean())}
+        out = {"elbo": float((log_lik - kl).mean()),
+               "elbo_log_likelihood": float(log_lik.mean()),
+               "elbo_kl": float(kl.mean()),
+               "reconstruction_mse": float((rec - x).pow(2).mean())}
+        if self.marginal_samples:
+            out["log_px"] = float(self.log_marginal(x, device).mean())
+        return out
 
     def protocol(self) -> dict[str, Any]:
         """How :meth:`metrics` measures (with the counts of its last call)."""
@@ -252,6 +282,8 @@ class BernoulliAutoencoder(Family):
                     f"z ~ q(z|x) of log p(x|z) - KL term",
             "elbo_kl": self.kl_rule,
             "elbo_seed": EVAL_SEED,
+            "log_px": f"log of the mean of p(x|z) over {self.marginal_samples} z ~ p(z) "
+                      f"(seed {EVAL_SEED}); a lower bound in expectation, 0 samples: off",
             "reconstruction": "mean over held-out images and pixels (in [-1, 1]) of "
                               "(x - (2 sigmoid(dec(z)) - 1))^2, one z ~ q(z|x) each "
                               f"(seed {RECONSTRUCTION_SEED})",
@@ -269,6 +301,7 @@ class BernoulliAutoencoder(Family):
                                     self.num_reconstructions, self.name)
 
 
-__all__ = ["SCATTER_PRIOR_SAMPLES", "BernoulliAutoencoder", "autoencoder_pictures",
+__all__ = ["MARGINAL_CHUNK", "SCATTER_PRIOR_SAMPLES", "BernoulliAutoencoder",
+           "autoencoder_pictures",
            "bernoulli_log_likelihood", "bernoulli_mean", "gaussian_noise", "held_out_images",
            "held_out_sample", "joint"]

@@ -56,6 +56,7 @@ class AVB(BernoulliAutoencoder):
         noise_dim: width of ``ε``.
         elbo_samples: ``z ~ q(z|x)`` per held-out image in the ELBO estimate.
         num_reconstructions: real images shown with their reconstructions.
+        marginal_samples: prior samples of the held-out ``log p(x)`` estimate (0: off).
     """
 
     name: ClassVar[str] = "avb"
@@ -71,6 +72,7 @@ class AVB(BernoulliAutoencoder):
         noise_dim: int,
         elbo_samples: int = 10,
         num_reconstructions: int = 40,
+        marginal_samples: int = 0,
     ) -> None:
         missing = {"discriminator", "autoencoder"} - set(optimizers)
         if missing:
@@ -82,6 +84,7 @@ class AVB(BernoulliAutoencoder):
         self.factories = dict(optimizers)
         self._noise_dim = int(noise_dim)
         self.elbo_samples = int(elbo_samples)
+        self.marginal_samples = int(marginal_samples)
         self.num_reconstructions = int(num_reconstructions)
 
     # -- building -------------------------------------------------------------------------
@@ -98,7 +101,8 @@ class AVB(BernoulliAutoencoder):
         code_dim, noise_dim = int(m.code_dim), int(m.noise_dim)
         prior = build(m.prior, "model.prior")
         cls.check_common(cls.name, data_shape, prior, code_dim,
-                         str(m.decoder.get("output", "linear")), int(m.elbo_samples))
+                         str(m.decoder.get("output", "linear")), int(m.elbo_samples),
+                         int(m.marginal_samples))
         width = int(torch.tensor(data_shape).prod())
         encoder = build(m.encoder, "model.encoder", data_shape=[width + noise_dim],
                         code_dim=code_dim)
@@ -110,6 +114,7 @@ class AVB(BernoulliAutoencoder):
                      for name, node in m.optimizers.items()}
         return cls(encoder, decoder, discriminator, prior, factories, noise_dim=noise_dim,
                    elbo_samples=int(m.elbo_samples),
+                   marginal_samples=int(m.marginal_samples),
                    num_reconstructions=int(m.get("num_reconstructions", 40)))
 
     # -- the family interface -------------------------------------------------------------

@@ -42,6 +42,7 @@ class VAE(BernoulliAutoencoder):
         optimizers: the factory of the optimizer ``autoencoder``.
         elbo_samples: ``z ~ q(z|x)`` per held-out image in the ELBO's likelihood term.
         num_reconstructions: real images shown with their reconstructions.
+        marginal_samples: prior samples of the held-out ``log p(x)`` estimate (0: off).
     """
 
     name: ClassVar[str] = "vae"
@@ -55,6 +56,7 @@ class VAE(BernoulliAutoencoder):
         optimizers: dict[str, OptimizerFactory],
         elbo_samples: int = 10,
         num_reconstructions: int = 40,
+        marginal_samples: int = 0,
     ) -> None:
         if "autoencoder" not in optimizers:
             raise GanlabError("model=vae: no optimizer for autoencoder")
@@ -64,6 +66,7 @@ class VAE(BernoulliAutoencoder):
         self.encoder, self.decoder, self.prior = encoder, decoder, prior
         self.factories = dict(optimizers)
         self.elbo_samples = int(elbo_samples)
+        self.marginal_samples = int(marginal_samples)
         self.num_reconstructions = int(num_reconstructions)
 
     # -- building -------------------------------------------------------------------------
@@ -80,7 +83,8 @@ class VAE(BernoulliAutoencoder):
         code_dim = int(m.code_dim)
         prior = build(m.prior, "model.prior")
         cls.check_common(cls.name, data_shape, prior, code_dim,
-                         str(m.decoder.get("output", "linear")), int(m.elbo_samples))
+                         str(m.decoder.get("output", "linear")), int(m.elbo_samples),
+                         int(m.marginal_samples))
         encoder = build(m.encoder, "model.encoder", data_shape=list(data_shape),
                         code_dim=2 * code_dim)
         decoder = build(m.decoder, "model.decoder", latent_dim=code_dim,
@@ -88,6 +92,7 @@ class VAE(BernoulliAutoencoder):
         factories = {name: build(node, f"model.optimizers.{name}")
                      for name, node in m.optimizers.items()}
         return cls(encoder, decoder, prior, factories, elbo_samples=int(m.elbo_samples),
+                   marginal_samples=int(m.marginal_samples),
                    num_reconstructions=int(m.get("num_reconstructions", 40)))
 
     # -- the family interface -------------------------------------------------------------
