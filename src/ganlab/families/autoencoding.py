@@ -222,9 +222,8 @@ class BernoulliAutoencoder(Family):
         k = self.elbo_samples
         gen = torch.Generator().manual_seed(EVAL_SEED)
         noise = torch.randn(x.shape[0], k, self.noise_dim, generator=gen)
-        nets = [net for net in self.networks().values()]
         log_lik, kl = [], []
-        with evaluating(*nets):
+        with evaluating(*self.networks().values()):
             for part, eps in zip(x.split(100), noise.split(100), strict=True):
                 part = part.to(device)
                 rows = part.repeat_interleave(k, 0)
