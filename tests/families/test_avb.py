@@ -368,3 +368,14 @@ def test_pictures() -> None:
     torch.testing.assert_close(grid[10:20], rec[:10])
     torch.testing.assert_close(grid[30:], rec[10:])
 
+
+
+def test_a_data_parallel_process_draws_its_rows_of_one_global_noise_batch() -> None:
+    from ganlab.families.autoencoding import gaussian_noise
+
+    family = tiny_avb()
+    ctx = context(family)
+    ctx.world_size, ctx.rank = 2, 1
+    got = gaussian_noise(4, NOISE, ctx)
+    expected = torch.randn(8, NOISE, generator=torch.Generator().manual_seed(3))[4:]
+    assert torch.equal(got, expected)
