@@ -26,9 +26,9 @@ def test_groups_mirror_the_code() -> None:
     assert options("loss") == ["fgan_hellinger", "fgan_js", "fgan_kl", "fgan_pearson",
                                "fgan_reverse_kl", "hinge", "lsgan", "minimax", "ml_game",
                                "non_saturating", "wgan", "wgan_gp"]
-    assert options("data") == ["cifar10", "fashion_mnist", "gaussian_1d", "image_folder", "mnist",
-                               "mnist_offline", "stacked_mnist", "stacked_mnist_offline",
-                               "toy_grid", "toy_ring"]
+    assert options("data") == ["cifar10", "facades", "fashion_mnist", "gaussian_1d",
+                               "image_folder", "maps", "mnist", "mnist_offline", "paired_digits",
+                               "stacked_mnist", "stacked_mnist_offline", "toy_grid", "toy_ring"]
     assert options("conditioning") == ["auxiliary", "bigan", "concat", "infogan", "projection",
                                        "semi_supervised"]
     assert options("extractor") == ["classifier", "inception"]
