@@ -55,3 +55,25 @@ def test_resume_is_bit_exact_and_a_perturbed_checkpoint_is_not(make_cfg, classif
                    out=perturbed))
     c = state(perturbed)
     assert not torch.equal(a[key], c[key])
+
+
+def test_a_run_on_the_papers_facades_layout(make_cfg, tmp_path: Path) -> None:
+    """data=facades (a fake folder of A|B jpgs) through train(): 3-channel label map -> photo,
+    scored by L1/PSNR/SSIM (no labels, so no classifier accuracy)."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 6), ("test", 4)):
+        folder = tmp_path / "data" / "facades" / split
+        folder.mkdir(parents=True)
+        for i in range(n):
+            pixels = torch.randint(0, 256, (16, 32, 3), generator=g, dtype=torch.uint8)
+            Image.fromarray(pixels.numpy()).save(folder / f"{i}.jpg")
+    metrics = train(make_cfg("model=pix2pix", "data=facades", "data.resolution=16",
+                             f"paths.data_dir={tmp_path / 'data'}", "train.batch_size=2",
+                             "model.generator.base_width=4", "model.discriminator.base_width=4",
+                             "model.num_pictures=4", "train.iterations=3",
+                             "metrics.every_n_iterations=0", out=tmp_path / "run"))
+    assert metrics["iterations"] == 3
+    assert {"l1", "psnr", "ssim"} <= set(metrics) and "accuracy_outputs" not in metrics
+    assert any(p.name.startswith("translations") for p in (tmp_path / "run" / "samples").iterdir())
