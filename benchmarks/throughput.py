@@ -124,6 +124,10 @@ class Paired(Callback):
         self.plain_s: list[float] = []
         self.start = 0.0
 
+    def cadences(self) -> tuple[int, ...]:
+        """Its blocks end where Lightning batches end."""
+        return (self.block,)
+
     def on_train_start(self, trainer, pl_module) -> None:
         self.start = time.perf_counter()
 

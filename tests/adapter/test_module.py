@@ -154,6 +154,9 @@ class Batches:
         outer = self
 
         class Record(L.Callback):
+            def cadences(self) -> tuple[int, ...]:  # it acts at every batch, whatever it holds
+                return ()
+
             def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
                 outer.start = pl_module.iteration
 
@@ -221,6 +224,9 @@ def test_a_pending_stop_ends_the_batch_after_the_running_iteration(make_cfg, tmp
         def wants_batch_end(self) -> bool:
             return self.module.iteration == 5
 
+        def cadences(self) -> tuple[int, ...]:
+            return ()
+
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             if pl_module.iteration == 5:
                 trainer.should_stop = True
@@ -244,3 +250,35 @@ def test_bad_iterations_per_batch_is_one_line(make_cfg, bad: int) -> None:
     with pytest.raises(GanlabError, match="train.iterations_per_batch must be a positive "
                                           f"integer; got {bad}"):
         build_module(cfg, build_datamodule(cfg))
+
+
+def test_a_callback_that_knows_nothing_of_chunks_sees_every_iteration(make_cfg, tmp_path
+                                                                      ) -> None:
+    import lightning as L
+
+    class EveryBatch(L.Callback):
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self.seen.append(pl_module.iteration)
+
+    from ganlab.app.build import build_trainer
+
+    cfg = make_cfg("train.iterations=12", "metrics.every_n_iterations=0",
+                   "train.iterations_per_batch=10")
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
+    trainer = build_trainer(cfg, module)
+    every = EveryBatch()
+    trainer.callbacks.append(every)
+    trainer.fit(module, datamodule=datamodule)
+    assert every.seen == list(range(1, 13))
+    # Control: declaring its cadences lets batches hold several iterations again.
+    EveryBatch.cadences = lambda self: (6,)
+    module2 = build_module(cfg, datamodule)
+    trainer2 = build_trainer(cfg, module2)
+    again = EveryBatch()
+    trainer2.callbacks.append(again)
+    trainer2.fit(module2, datamodule=datamodule)
+    assert again.seen == [5, 6, 10, 12]

@@ -71,7 +71,8 @@ CONFIG_ERRORS = [
     (["experiment=nope"], "ganlab: error: unknown experiment 'nope'; valid: "),
     (["-m", "loss=minimax,bar"], "ganlab: error: unknown loss 'bar'"),
     (["train.iteratons=5"], "ganlab: error: unknown key 'train.iteratons' under 'train'; "
-                            "valid keys: batch_size, d_steps, iterations"),
+                            "valid keys: batch_size, compile, compile_mode, d_steps, "
+                            "iterations, iterations_per_batch, log_every_n_iterations"),
     (["data=image_folder"], "ganlab: error: missing value for data.path"),
     (["optim.generator.lr=interval(1e-4,1e-3)"],
      "ganlab: error: Sweep parameters 'optim.generator.lr=interval(1e-4,1e-3)' requires "

@@ -33,6 +33,13 @@ from ganlab.core.eval_mode import evaluating
 from ganlab.core.family import Family, TrainContext
 from ganlab.core.rng import rng_state, set_rng_state
 
+
+def acts_every_batch(callback: L.Callback) -> bool:
+    """Whether ``callback`` overrides Lightning's per-batch training hooks."""
+    return any(getattr(type(callback), hook) is not getattr(L.Callback, hook)
+               for hook in ("on_train_batch_start", "on_train_batch_end"))
+
+
 #: ``torch.compile`` modes (``train.compile_mode``).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
@@ -149,14 +156,21 @@ class GANModule(L.LightningModule):
     def chunk_length(self, iteration: int) -> int:
         """Iterations of the Lightning batch that starts at ``iteration``: at most
         ``iterations_per_batch``, ending at the next iteration where the module logs or a
-        callback acts (a multiple of one of their ``cadences()``)."""
+        callback acts (a multiple of one of their ``cadences()``). One while a callback that
+        acts at every batch does not declare its cadences (a user's own Lightning callback
+        then sees every iteration, as it was written for)."""
         trainer = self._trainer
         if trainer is None or trainer.world_size > 1:
             return 1
         count = self.iterations_per_batch
         cadences = [self.log_every_n_iterations]
         for callback in trainer.callbacks:
-            cadences += [int(c) for c in getattr(callback, "cadences", tuple)() if c]
+            declared = getattr(callback, "cadences", None)
+            if declared is None:
+                if acts_every_batch(callback):  # a callback that knows nothing of chunks
+                    return 1
+                continue
+            cadences += [int(c) for c in declared() if c]
         for cadence in cadences:
             count = min(count, cadence - iteration % cadence)
         return count

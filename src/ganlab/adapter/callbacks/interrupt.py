@@ -94,6 +94,10 @@ class InterruptCallback(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: Any, exception: BaseException) -> None:
         self._restore()
 
+    def cadences(self) -> tuple[int, ...]:
+        """None: it acts at the end of every batch, however many iterations it holds."""
+        return ()
+
     def wants_batch_end(self) -> bool:
         """A signal is pending: GANModule ends its batch after the running iteration."""
         return bool(self.pending)
