@@ -125,8 +125,9 @@ class VGGFeatures(FixedFeatures):
         super().__init__()
         from torchvision.models import vgg19
 
+        state = self.state_from(weights)
         net = vgg19()
-        net.load_state_dict(self.state_from(weights))
+        net.load_state_dict(state)
         self.net = net.features[:36]
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
@@ -329,20 +330,21 @@ class SRGAN(Family):
             phi_target = self.content(target)
         return (self.content(output) - phi_target).pow(2).mean()
 
-    def discriminator_phase(self, y: Tensor, x: Tensor, ctx: TrainContext) -> dict[str, Tensor]:
-        """One step of D on ``J_D`` (``y`` real, ``G(x)`` fake; G's output a constant)."""
+    def discriminator_phase(self, y: Tensor, fake: Tensor, ctx: TrainContext
+                            ) -> dict[str, Tensor]:
+        """One step of D on ``J_D``, ``y`` real and ``fake = G(x)`` a constant."""
         assert self.discriminator is not None
-        with torch.no_grad():
-            fake = self.generator(x)
-        real_logits, fake_logits = self.discriminator(y), self.discriminator(fake)
+        real_logits, fake_logits = self.discriminator(y), self.discriminator(fake.detach())
         cost = self.loss.d_loss(real_logits, fake_logits)
         ctx.update("discriminator", cost)
         return {"d_loss": cost.detach(), "D_real": torch.sigmoid(real_logits.detach()).mean(),
                 "D_fake": torch.sigmoid(fake_logits.detach()).mean()}
 
-    def generator_phase(self, y: Tensor, x: Tensor, ctx: TrainContext) -> dict[str, Tensor]:
-        """One step of G on ``content_weight · l_X + adversarial_weight · mean(-log D(G(x)))``."""
-        output = self.generator(x)
+    def generator_phase(self, y: Tensor, x: Tensor, ctx: TrainContext,
+                        output: Tensor | None = None) -> dict[str, Tensor]:
+        """One step of G on ``content_weight · l_X + adversarial_weight · mean(-log D(G(x)))``
+        (``output``: ``G(x)`` with its graph, when already computed), D as it is now."""
+        output = self.generator(x) if output is None else output
         content = self.content_cost(output, y)
         cost = self.content_weight * content
         out = {"content": content.detach()}
@@ -356,10 +358,12 @@ class SRGAN(Family):
         return out
 
     def train_step(self, batch: Batch, ctx: TrainContext) -> dict[str, Tensor]:
-        """One step of D (SRGAN), then one of G, on the minibatch ``(y, x)``."""
+        """One step of D (SRGAN), then one of G, on the minibatch ``(y, x)``. ``G(x)`` is
+        computed once: G does not change between the two steps."""
         (y,), (x,) = batch
-        out = self.discriminator_phase(y, x, ctx) if self.adversarial else {}
-        out.update(self.generator_phase(y, x, ctx))
+        output = self.generator(x)
+        out = self.discriminator_phase(y, output, ctx) if self.adversarial else {}
+        out.update(self.generator_phase(y, x, ctx, output))
         return out
 
     # -- evaluation -----------------------------------------------------------------------
