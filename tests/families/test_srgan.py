@@ -37,6 +37,7 @@ from ganlab.families.srgan import (
     load_generator,
 )
 from ganlab.metrics.classifier import ClassifierExtractor, DigitClassifier
+from ganlab.metrics.paired import held_out_pairs
 from ganlab.nets.srresnet import SRGANDiscriminator, SRResNet
 
 LR = 0.1
@@ -389,7 +390,10 @@ def test_from_config(preset: str, tmp_path) -> None:
         assert type(family) is SRResNetFamily and family.discriminator is None
         assert isinstance(family.content, PixelFeatures) and family.adversarial_weight == 0
     opt = family.factories["generator"](family.generator.parameters())
-    assert isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 1e-4
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 1e-3  # the presets'
+    if family.discriminator is not None:
+        opt = family.factories["discriminator"](family.discriminator.parameters())
+        assert opt.defaults["lr"] == 1e-4 and opt.defaults["betas"] == (0.9, 0.999)
     assert torch.equal(family.inputs, fake_pairs().held_out_sources.float() / 127.5 - 1)
 
 
@@ -459,12 +463,13 @@ def test_metrics_by_hand() -> None:
                                           align_corners=False).clamp(-1, 1)}
         real = c.features(y).double().numpy()
         for prefix, out in rows.items():
+            assert values[f"{prefix}l1"] == pytest.approx(float((out - y).abs().mean()), rel=1e-5)
             mse = ((out - y) ** 2).mean(dim=(1, 2, 3))
             assert values[f"{prefix}psnr"] == pytest.approx(
                 float((10 * torch.log10(4 / mse)).mean()), rel=1e-5)
             assert values[f"{prefix}ssim"] == pytest.approx(
                 float(kornia.metrics.ssim(out, y, 11, max_val=2.0).mean()), rel=1e-5)
-            assert values[f"{prefix}classifier_accuracy"] == pytest.approx(
+            assert values[f"{prefix}accuracy_outputs"] == pytest.approx(
                 float((c(out).argmax(1) == labels).float().mean()))
             fake = c.features(out).double().numpy()
             m1, m2 = real.mean(0), fake.mean(0)
@@ -474,13 +479,16 @@ def test_metrics_by_hand() -> None:
                 root = scipy.linalg.sqrtm(s1 @ s2).real
             fid = float(((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * root))
             assert values[f"{prefix}classifier_fid"] == pytest.approx(fid, rel=1e-4, abs=1e-6)
-        assert values["target_classifier_accuracy"] == pytest.approx(
+        assert values["accuracy_targets"] == pytest.approx(
             float((c(y).argmax(1) == labels).float().mean()))
+        assert "bicubic_accuracy_targets" not in values
     assert family.protocol()["num_held_out"] == 20
     assert values["bicubic_psnr"] != pytest.approx(values["psnr"])
     # A perfect output: SSIM 1 and the FID of the targets to themselves, 0.
     perfect = copy.copy(family)
-    perfect.super_resolve = lambda x, device: y  # type: ignore[method-assign]
+    perfect.generator = nn.Upsample(scale_factor=4)  # type: ignore[assignment]
+    dm.held_out_sources = dm.held_out_images[:, :, ::4, ::4].contiguous()
+    dm.held_out_images = dm.held_out_sources.repeat_interleave(4, 2).repeat_interleave(4, 3)
     same = perfect.metrics(dm, 50, "cpu")
     assert same["ssim"] == pytest.approx(1.0) and same["classifier_fid"] == pytest.approx(
         0.0, abs=1e-6)
@@ -488,7 +496,8 @@ def test_metrics_by_hand() -> None:
 
 def test_metrics_need_held_out_pairs() -> None:
     dm = SimpleNamespace(data_shape=(1, SIDE, SIDE), held_out_sources=None)
-    with pytest.raises(GanlabError, match="measures on held-out pairs; set data.held_out"):
+    with pytest.raises(GanlabError, match="model=srgan measures on held-out pairs, and "
+                                          "SimpleNamespace has none"):
         tiny().metrics(dm, 10, "cpu")
 
 
@@ -500,7 +509,7 @@ def test_pictures_are_input_bicubic_output_target_rows() -> None:
     grid, nrow = family.pictures(sampler, dm)["super_resolution"]
     # 20 held-out pairs: two groups of four rows of 10.
     assert grid.shape == (80, 1, SIDE, SIDE) and nrow == 10
-    x, y, _ = family._held_out(dm, 20)
+    x, y, _ = held_out_pairs(dm, 20, "srgan")
     rows = grid.view(2, 4, 10, 1, SIDE, SIDE)
     for group in range(2):
         xs, ys = x[group * 10:(group + 1) * 10], y[group * 10:(group + 1) * 10]

@@ -24,10 +24,10 @@ images. A minibatch is ``(y, x)``: targets and their downsampled sources
   mode, its parameters take no gradient, no optimizer holds it and checkpoints leave it out.
 
 No noise is drawn: a run is fixed by the data's seed. :meth:`SRGAN.metrics` scores the ×4
-outputs on the held-out pairs against the targets (PSNR, SSIM) and with the lab classifier
-(accuracy on the digits' labels, Fréchet distance of its features to the real held-out digits),
-and the same numbers for bicubic upsampling of the sources (the paper's baseline), prefixed
-``bicubic_``.
+outputs on the held-out pairs against the targets (L1, PSNR, SSIM: the shared
+:mod:`ganlab.metrics.paired`) and with the lab classifier (accuracy on the digits' labels,
+Fréchet distance of its features to the real held-out digits), and the same numbers for bicubic
+upsampling of the sources (the paper's baseline), prefixed ``bicubic_``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
-from ganlab.core.eval_mode import evaluating
 from ganlab.core.family import Batch, Family, TrainContext
 from ganlab.core.players import OptimizerFactory
 from ganlab.core.seeds import RECONSTRUCTION_SEED
@@ -50,6 +49,7 @@ from ganlab.data.images import resolve_path, to_unit_range
 from ganlab.losses import GANLoss, NonSaturating
 from ganlab.metrics.classifier import ClassifierExtractor, load_classifier_extractor
 from ganlab.metrics.frechet import frechet_distance, mean_and_covariance
+from ganlab.metrics.paired import held_out_pairs, paired_scores, translate
 
 #: Layers of the lab classifier that :class:`ClassifierFeatures` offers, and what they are.
 CLASSIFIER_LAYERS = {
@@ -199,21 +199,6 @@ def bicubic(x: Tensor, scale: int) -> Tensor:
 
     return kornia.geometry.transform.rescale(x, float(scale), interpolation="bicubic",
                                              align_corners=False, antialias=False).clamp(-1, 1)
-
-
-def psnr(output: Tensor, target: Tensor) -> float:
-    """Mean over images of ``10 log10(2² / MSE)`` for images in [-1, 1] (torchmetrics)."""
-    from torchmetrics.functional.image import peak_signal_noise_ratio
-
-    return float(peak_signal_noise_ratio(output, target, data_range=2.0, dim=(1, 2, 3)))
-
-
-def ssim(output: Tensor, target: Tensor) -> float:
-    """Mean SSIM (Wang et al. 2004; 11×11 Gaussian window, σ = 1.5) for images in [-1, 1]
-    (torchmetrics)."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
-    return float(structural_similarity_index_measure(output, target, data_range=2.0))
 
 
 class SRGAN(Family):
@@ -367,53 +352,29 @@ class SRGAN(Family):
         return out
 
     # -- evaluation -----------------------------------------------------------------------
-    def _held_out(self, datamodule: Any, n: int) -> tuple[Tensor, Tensor, Tensor]:
-        """``n`` (at most all) held-out sources and targets in [-1, 1] and the targets' labels,
-        chosen by :data:`RECONSTRUCTION_SEED`."""
-        sources = getattr(datamodule, "held_out_sources", None)
-        if sources is None:
-            raise GanlabError(f"model={self.name} measures on held-out pairs; set data.held_out "
-                              "(e.g. data.held_out=0.1)")
-        order = torch.randperm(len(sources), generator=torch.Generator().manual_seed(
-            RECONSTRUCTION_SEED))[: min(n, len(sources))]
-        return (to_unit_range(sources[order]), to_unit_range(datamodule.held_out_images[order]),
-                datamodule.held_out_labels[order])
-
-    @torch.no_grad()
-    def super_resolve(self, x: Tensor, device: torch.device | str, batch_size: int = 500
-                      ) -> Tensor:
-        """``G(x)`` in eval mode, on the CPU."""
-        with evaluating(self.generator):
-            return torch.cat([self.generator(part.to(device)).cpu()
-                              for part in x.split(batch_size)])
-
     @torch.no_grad()
     def score(self, output: Tensor, target: Tensor, labels: Tensor,
               real_statistics: tuple[Tensor, Tensor]) -> dict[str, float]:
-        """PSNR and SSIM of ``output`` against ``target``; the classifier's accuracy on
-        ``labels`` and the Fréchet distance of its features to ``real_statistics``."""
+        """:func:`ganlab.metrics.paired.paired_scores` of ``output`` (``l1``, ``psnr``,
+        ``ssim``, ``accuracy_outputs``, ``accuracy_targets``) and ``classifier_fid``, the
+        Fréchet distance of the classifier's features of ``output`` to ``real_statistics``."""
         self.classifier.to("cpu")
-        features, logits = self.classifier(output)
-        mu, sigma = mean_and_covariance(features)
-        return {"psnr": psnr(output, target), "ssim": ssim(output, target),
-                "classifier_accuracy": float((logits.argmax(1) == labels).float().mean()),
-                "classifier_fid": frechet_distance(*real_statistics, mu, sigma)}
+        scores = paired_scores(output, target, labels, self.classifier)
+        scores["classifier_fid"] = frechet_distance(
+            *real_statistics, *mean_and_covariance(self.classifier(output)[0]))
+        return scores
 
     def metrics(self, datamodule: Any, num_samples: int, device: torch.device | str
                 ) -> dict[str, float]:
-        """On up to ``num_samples`` held-out pairs: ``psnr``, ``ssim``, ``classifier_accuracy``
-        and ``classifier_fid`` (against the held-out targets) of ``G(x)``, the same of the
-        bicubic baseline (``bicubic_*``) and ``target_classifier_accuracy``."""
-        x, y, labels = self._held_out(datamodule, num_samples)
+        """On up to ``num_samples`` held-out pairs (:func:`ganlab.metrics.paired.held_out_pairs`):
+        :meth:`score` of ``G(x)``, and of the bicubic baseline prefixed ``bicubic_``."""
+        x, y, labels = held_out_pairs(datamodule, num_samples, self.name)
         self.classifier.to("cpu")
         with torch.no_grad():
-            real_features, real_logits = self.classifier(y)
-        real = mean_and_covariance(real_features)
-        values = self.score(self.super_resolve(x, device), y, labels, real)
+            real = mean_and_covariance(self.classifier(y)[0])
+        values = self.score(translate(self.generator, x, device), y, labels, real)
         baseline = self.score(bicubic(x, self.scale), y, labels, real)
-        values.update({f"bicubic_{k}": v for k, v in baseline.items()})
-        values["target_classifier_accuracy"] = float((real_logits.argmax(1) == labels)
-                                                     .float().mean())
+        values.update({f"bicubic_{k}": v for k, v in baseline.items() if k != "accuracy_targets"})
         self._last = {"num_held_out": len(x)}
         return values
 
@@ -421,14 +382,13 @@ class SRGAN(Family):
         """How :meth:`metrics` measures (with the count of its last call)."""
         return {
             "pairs": f"held-out (x, y) pairs, x = y downsampled x{self.scale}",
-            "psnr": "mean over images of 10 log10(2^2 / MSE), images in [-1, 1], whole image",
-            "ssim": "mean SSIM, 11x11 Gaussian window (sigma 1.5), data range 2 (torchmetrics)",
-            "classifier_accuracy": "the lab classifier's accuracy on the digits' labels",
+            "scores": "ganlab.metrics.paired: l1, psnr (data range 2 on [-1, 1], per image), "
+                      "ssim (11x11 Gaussian, sigma 1.5), accuracy_outputs/_targets (the lab "
+                      "classifier on the digits' labels)",
             "classifier_fid": "Frechet distance of the lab classifier's penultimate features "
                               "of the outputs to those of the held-out targets",
             "bicubic": "x upsampled bicubically (kornia, align_corners=False), clamped",
             "content": self.content.describe(),
-            "classifier_data": self.classifier.data,
             "held_out_seed": RECONSTRUCTION_SEED,
             **getattr(self, "_last", {}),
         }
@@ -437,7 +397,7 @@ class SRGAN(Family):
         """``super_resolution``: for rows of 10 held-out pairs, the input (nearest-neighbour
         upsampled for display), its bicubic upsampling, ``G(x)`` and the target, one row
         each."""
-        x, y, _ = self._held_out(datamodule, PICTURE_PAIRS)
+        x, y, _ = held_out_pairs(datamodule, PICTURE_PAIRS, self.name)
         cols = 10
         rows = len(x) // cols
         x, y = x[: rows * cols], y[: rows * cols]
@@ -481,5 +441,4 @@ def load_generator(generator: nn.Module, path: str) -> None:
 
 
 __all__ = ["CLASSIFIER_LAYERS", "ClassifierFeatures", "FixedFeatures", "PixelFeatures", "SRGAN",
-           "SRResNetFamily", "VGGFeatures", "bicubic", "content_network", "load_generator",
-           "psnr", "ssim"]
+           "SRResNetFamily", "VGGFeatures", "bicubic", "content_network", "load_generator"]
