@@ -335,6 +335,7 @@ def test_vgg19_from_a_weights_file_is_phi_5_4(tmp_path) -> None:
     torch.save(net.state_dict(), tmp_path / "vgg19.pth")
     features = VGGFeatures(str(tmp_path / "vgg19.pth"))
     assert len(features.net) == 36 and isinstance(features.net[-1], nn.ReLU)
+    assert features.layer == "vgg19_phi54" and "phi_5,4" in features.describe()
     assert isinstance(net.features[36], nn.MaxPool2d)  # phi_5,4 is before the 5th pool
     assert all(not p.requires_grad for p in features.parameters())
     x = torch.rand(2, 1, 32, 32) * 2 - 1

@@ -64,6 +64,7 @@ PICTURE_PAIRS = 20
 class FixedFeatures(nn.Module):
     """A fixed network's feature map ``φ``: always in eval mode, its parameters frozen."""
 
+    #: A short name of the layer (the run's W&B tag ``content=<layer>``).
     layer: str = ""
 
     def freeze(self) -> None:
@@ -119,7 +120,7 @@ class VGGFeatures(FixedFeatures):
             (downloaded into ``torch.hub.get_dir()/checkpoints`` on first use).
     """
 
-    layer = "vgg19 phi_5,4 (features[:36])"
+    layer = "vgg19_phi54"
 
     def __init__(self, weights: str | None = None) -> None:
         super().__init__()
@@ -162,7 +163,7 @@ class VGGFeatures(FixedFeatures):
         return self.net((x - self.mean) / self.std)
 
     def describe(self) -> str:
-        return self.layer
+        return "VGG19 (torchvision ImageNet) phi_5,4: features[:36], before the 5th max-pool"
 
 
 class PixelFeatures(FixedFeatures):
