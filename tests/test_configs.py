@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from ganlab.app.build import build_module
 from ganlab.app.cli import config_dir
 from ganlab.app.train import train
 from ganlab.core.plugin import Plugin
+from ganlab.data.base import GANDataModule
 
 CONF = Path(config_dir())
 
@@ -26,9 +28,13 @@ def test_groups_mirror_the_code() -> None:
     assert options("loss") == ["fgan_hellinger", "fgan_js", "fgan_kl", "fgan_pearson",
                                "fgan_reverse_kl", "hinge", "lsgan", "minimax", "ml_game",
                                "non_saturating", "wgan", "wgan_gp"]
-    assert options("data") == ["cifar10", "fashion_mnist", "gaussian_1d", "image_folder", "mnist",
-                               "mnist_offline", "stacked_mnist", "stacked_mnist_offline",
-                               "toy_grid", "toy_ring"]
+    assert set(options("data")) >= {"cifar10", "fashion_mnist", "gaussian_1d", "image_folder",
+                                    "mnist", "mnist_offline", "stacked_mnist",
+                                    "stacked_mnist_offline", "toy_grid", "toy_ring"}
+    for name in options("data"):  # each a datamodule of the lab
+        target = OmegaConf.load(CONF / "data" / f"{name}.yaml")["_target_"]
+        module, _, attr = target.rpartition(".")
+        assert issubclass(getattr(importlib.import_module(module), attr), GANDataModule), name
     assert options("conditioning") == ["auxiliary", "bigan", "concat", "infogan", "projection",
                                        "semi_supervised"]
     assert options("extractor") == ["classifier", "inception"]

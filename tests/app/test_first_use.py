@@ -53,9 +53,11 @@ def test_a_classifier_preset_trains_the_classifier_first(make_cfg, tmp_path, mon
     saved = torch.load(path, weights_only=True)
     assert saved["data"] == "mnist_offline" and saved["config"]["classifier"]["max_steps"] == 5
     assert "fid" in metrics  # the run measured with it
-    # the second run finds it: no training, no line
-    train(cfg)
+    # the second run finds it: no training, no line; and it is the same run (training the
+    # classifier left the seeded random state as it was)
+    again = train(cfg)
     assert "no classifier" not in capsys.readouterr().out
+    assert again["fid"] == metrics["fid"]
 
 
 def test_another_datas_default_classifier_is_made_from_its_config(make_cfg, tmp_path,

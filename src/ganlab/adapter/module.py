@@ -6,6 +6,14 @@ them), the run's noise generator, logging every ``log_every_n_iterations``, the 
 guard, and the state that makes a resume bit-exact (iteration, noise generator, global RNGs,
 the family's plugins). Lightning's ``global_step`` counts every optimizer step; ganlab counts
 in iterations.
+
+One Lightning batch holds up to ``iterations_per_batch`` iterations
+(:meth:`GANModule.chunk_length`), so Lightning's per-batch cost (its loop, hooks, data
+fetching) is paid once for them. A batch ends wherever the module or a callback acts
+(logging, checkpoints, evaluation, pictures, the progress bar: their ``cadences()``), and
+after an iteration at which a callback asks for it (``wants_batch_end()``: a signal to stop).
+So each of them acts at the same iterations as with one iteration per batch, and a run is
+the same for every ``iterations_per_batch``.
 """
 
 from __future__ import annotations
@@ -19,10 +27,14 @@ from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from ganlab.adapter.direct_steps import DirectOptimizer, direct_steps_apply
 from ganlab.core.errors import GanlabError
 from ganlab.core.eval_mode import evaluating
 from ganlab.core.family import Family, TrainContext
 from ganlab.core.rng import rng_state, set_rng_state
+
+#: ``torch.compile`` modes (``train.compile_mode``).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 class GANModule(L.LightningModule):
@@ -33,15 +45,32 @@ class GANModule(L.LightningModule):
         log_every_n_iterations: how often scalars are logged (and divergence is checked).
         seed: seeds the generator of the training noise.
         config: the run's resolved config, stored in every checkpoint.
+        iterations_per_batch: the most iterations one Lightning batch holds (1 under data
+            parallelism, whose strategy syncs buffers once per batch).
+        compile: compile every network with ``torch.compile`` (``nn.Module.compile``, in place:
+            parameter names and checkpoints stay those of the eager run), so the D and G steps
+            run as compiled graphs, forward and backward.
+        compile_mode: ``torch.compile``'s mode (``default``, ``reduce-overhead``: CUDA graphs,
+            ``max-autotune``).
     """
 
     def __init__(self, family: Family, log_every_n_iterations: int = 50, seed: int = 0,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None, iterations_per_batch: int = 10,
+                 compile: bool = False, compile_mode: str = "default") -> None:
         super().__init__()
+        if compile_mode not in COMPILE_MODES:
+            raise GanlabError(f"train.compile_mode must be one of {', '.join(COMPILE_MODES)}; "
+                              f"got {compile_mode!r}")
+        if isinstance(iterations_per_batch, bool) or int(iterations_per_batch) < 1:
+            raise GanlabError(f"train.iterations_per_batch must be a positive integer; got "
+                              f"{iterations_per_batch}")
+        self.iterations_per_batch = int(iterations_per_batch)
         self.automatic_optimization = False
         self.family = family
         for role, net in family.networks().items():
             self.add_module(role, net)
+            if compile:
+                net.compile(mode=compile_mode)
         self.log_every_n_iterations = max(int(log_every_n_iterations), 1)
         self.seed = seed
         self.config = config or {}
@@ -117,19 +146,47 @@ class GANModule(L.LightningModule):
             optimizers.append(factory(params))
         return optimizers
 
+    def chunk_length(self, iteration: int) -> int:
+        """Iterations of the Lightning batch that starts at ``iteration``: at most
+        ``iterations_per_batch``, ending at the next iteration where the module logs or a
+        callback acts (a multiple of one of their ``cadences()``)."""
+        trainer = self._trainer
+        if trainer is None or trainer.world_size > 1:
+            return 1
+        count = self.iterations_per_batch
+        cadences = [self.log_every_n_iterations]
+        for callback in trainer.callbacks:
+            cadences += [int(c) for c in getattr(callback, "cadences", tuple)() if c]
+        for cadence in cadences:
+            count = min(count, cadence - iteration % cadence)
+        return count
+
     def training_step(self, batch: Any, batch_idx: int) -> None:
+        """The iterations of a chunk ``(x (K, k, B, ...), y (K, k, B, ...))``, one
+        :meth:`Family.train_step` each."""
         optimizers = self.optimizers()
         if not isinstance(optimizers, (list, tuple)):
             optimizers = [optimizers]
         trainer = self._trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        callbacks = trainer.callbacks if trainer else []
+        stops = [c.wants_batch_end for c in callbacks if hasattr(c, "wants_batch_end")]
+        backward: Any = self.manual_backward
+        if direct_steps_apply(trainer, self):
+            optimizers = [DirectOptimizer(o) for o in optimizers]
+            backward = Tensor.backward
         ctx = TrainContext(self.iteration, self.family.total_iterations,
                            dict(zip(self._optimizer_names, optimizers, strict=True)),
-                           self.manual_backward, self.z_generator, world, rank)
-        self._last = self.family.train_step(batch, ctx)
-        self.iteration += 1
-        if self.iteration % self.log_every_n_iterations == 0:
-            self._log_scalars()
+                           backward, self.z_generator, world, rank)
+        xs, ys = batch
+        for i in range(len(xs)):
+            ctx.iteration = self.iteration
+            self._last = self.family.train_step((xs[i], ys[i]), ctx)
+            self.iteration += 1
+            if self.iteration % self.log_every_n_iterations == 0:
+                self._log_scalars()
+            if any(stop() for stop in stops):
+                break
 
     # -- logging and divergence -----------------------------------------------------------
     def _log_scalars(self) -> None:

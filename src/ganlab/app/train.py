@@ -36,9 +36,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     if getattr(rank_zero_only, "rank", 0) == 0:  # the other ranks start after it is made
+        from lightning.pytorch.utilities.seed import isolate_rng
+
         from ganlab.app.first_use import ensure_classifier
 
-        ensure_classifier(cfg, datamodule)
+        with isolate_rng():  # training it leaves the run's seeded random state as it was
+            ensure_classifier(cfg, datamodule)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(cfg, module)
     extra_tags = module.family.tags() + override_tags()

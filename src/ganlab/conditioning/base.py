@@ -58,10 +58,6 @@ class Conditioning(Plugin):
         """Columns appended to ``z`` in G's input."""
         return 0
 
-    def discriminator_shape(self, data_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The input shape D's network is built for (``data_shape`` unless D sees more)."""
-        return data_shape
-
     def setup(self, setup: Setup) -> None:
         """Wrap ``setup.players.generator`` / ``setup.players.discriminator``."""
 

@@ -34,6 +34,8 @@ class Stage(IntEnum):
 
     #: Changes a network's architecture (minibatch discrimination, virtual batch norm).
     NETWORK = 10
+    #: Changes what D reads as one input, around the final architecture (packing).
+    PACK = 15
     #: Wraps the players for a condition (conditioning kinds).
     CONDITION = 20
     #: Reparametrises every layer the earlier stages made (spectral normalization).
@@ -61,6 +63,11 @@ class Plugin:
     def who(self) -> str:
         """How one-line errors name this plugin, e.g. ``trick 'r1'``."""
         return f"{self.kind} '{self.name}'"
+
+    def discriminator_shape(self, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The input shape D's network is built for, given the shape the earlier plugins
+        (in stage order) make it read (``data_shape`` unless this plugin changes it)."""
+        return data_shape
 
     def setup(self, setup: Setup) -> None:
         """Called once the networks are built, in stage order (may wrap or modify them)."""
@@ -115,6 +122,11 @@ class PluginList:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def discriminator_shape(self, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+        for plugin in self.items:
+            data_shape = plugin.discriminator_shape(data_shape)
+        return data_shape
 
     def setup(self, setup: Setup) -> None:
         for plugin in self.items:

@@ -72,8 +72,9 @@ class GANDataModule(L.LightningDataModule):
         return self.trainer.global_rank if self.trainer is not None else 0
 
     def train_dataloader(self) -> DataLoader:
-        """One item per remaining iteration, starting at the module's ``iteration`` counter
-        (restored from the checkpoint when resuming)."""
+        """The remaining iterations, from the module's ``iteration`` counter (restored from the
+        checkpoint when resuming): in chunks of ``module.chunk_length(i)`` iterations when the
+        module plans them (:class:`~ganlab.adapter.module.GANModule`), else one per item."""
         module = self.trainer.lightning_module if self.trainer is not None else None
         stream = MinibatchStream(
             self.sample,
@@ -83,5 +84,6 @@ class GANDataModule(L.LightningDataModule):
             start=lambda: int(getattr(module, "iteration", 0)),
             rank=self.rank,
             world_size=self.world_size,
+            chunk=getattr(module, "chunk_length", None),
         )
         return DataLoader(stream, batch_size=None)

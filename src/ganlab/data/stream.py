@@ -42,6 +42,10 @@ class MinibatchStream(IterableDataset):
         start: first iteration to yield (the iteration a resumed run continues from), or a
             function returning it, read each time iteration starts.
         rank, world_size: this process's slice of each global minibatch.
+        chunk: with it, each item holds several iterations: ``chunk(i)`` (at least 1, cut at
+            the run's end) of them from iteration ``i`` on, stacked as ``(K, k, B, ...)`` (the
+            adapter's Lightning batch, so Lightning's per-batch cost is paid once per ``K``
+            iterations); without it, one iteration ``(k, B, ...)`` per item.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class MinibatchStream(IterableDataset):
         start: int | Callable[[], int] = 0,
         rank: int = 0,
         world_size: int = 1,
+        chunk: Callable[[int], int] | None = None,
     ) -> None:
         super().__init__()
         self.sample = sample
@@ -62,20 +67,35 @@ class MinibatchStream(IterableDataset):
         self.start = start
         self.rank = rank
         self.world_size = world_size
+        self.chunk = chunk
 
     def __len__(self) -> int:
-        """The whole run's length: Lightning's batch counter continues across a resume."""
+        """The whole run's length in iterations (with ``chunk``, an upper bound of its items:
+        the stream ends when the run does), so Lightning's batch counter continues across a
+        resume."""
         return self.iterations
 
     def first_iteration(self) -> int:
         return int(self.start() if callable(self.start) else self.start)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def iteration(self, it: int) -> tuple[Tensor, Tensor]:
+        """This process's ``(x, y)`` of iteration ``it``: ``(k, B, ...)`` each."""
         lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
-        for it in range(self.first_iteration(), self.iterations):
-            xs, ys = [], []
-            for step in range(self.d_steps):
-                x, y = self.sample(it * self.d_steps + step)
-                xs.append(x[lo:hi])
-                ys.append(y[lo:hi])
+        xs, ys = [], []
+        for step in range(self.d_steps):
+            x, y = self.sample(it * self.d_steps + step)
+            xs.append(x[lo:hi])
+            ys.append(y[lo:hi])
+        return torch.stack(xs), torch.stack(ys)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        it = self.first_iteration()
+        while it < self.iterations:
+            if self.chunk is None:
+                yield self.iteration(it)
+                it += 1
+                continue
+            count = min(max(int(self.chunk(it)), 1), self.iterations - it)
+            xs, ys = zip(*(self.iteration(i) for i in range(it, it + count)), strict=True)
             yield torch.stack(xs), torch.stack(ys)
+            it += count

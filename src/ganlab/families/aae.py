@@ -32,38 +32,20 @@ from ganlab.core.errors import GanlabError
 from ganlab.core.eval_mode import evaluating
 from ganlab.core.family import Batch, Family, TrainContext
 from ganlab.core.players import OptimizerFactory
-from ganlab.core.seeds import EVAL_SEED, RECONSTRUCTION_SEED, SAMPLE_SEED
-from ganlab.data.images import to_unit_range
+from ganlab.core.seeds import EVAL_SEED, RECONSTRUCTION_SEED
 from ganlab.data.priors import Prior, one_hot
+from ganlab.families.autoencoding import (
+    SCATTER_PRIOR_SAMPLES,
+    autoencoder_pictures,
+    held_out_images,
+    held_out_sample,
+)
 from ganlab.losses import GANLoss, NonSaturating
 from ganlab.metrics.mmd import median_distance, mmd2_unbiased
 
 #: Prior samples that fix the median-heuristic bandwidth of the MMD (drawn on the CPU from
 #: EVAL_SEED: the same bandwidth for every run with the same prior).
 BANDWIDTH_SAMPLES = 1000
-#: Prior samples drawn under the code scatter.
-SCATTER_PRIOR_SAMPLES = 2000
-
-
-def held_out_images(datamodule: Any) -> tuple[Tensor, Tensor, str]:
-    """uint8 images, labels and a description of the images no training step saw: the
-    datamodule's ``held_out`` share, else the dataset's official test split."""
-    images = getattr(datamodule, "held_out_images", None)
-    if images is not None:
-        return images, datamodule.held_out_labels, (
-            f"data.held_out={datamodule.held_out:g} of each class, kept out of training"
-        )
-    from ganlab.data.images import official_test_split
-
-    test = official_test_split(datamodule)
-    if test is not None:
-        return test[0], test[1], "the official test split"
-    raise GanlabError(
-        f"model=aae measures on held-out images, and {type(datamodule).__name__} has none; "
-        "set data.held_out (e.g. data.held_out=0.1)"
-    )
-
-
 class AAE(Family):
     """``model=aae``.
 
@@ -255,10 +237,7 @@ class AAE(Family):
     def _held_out(self, datamodule: Any, n: int) -> tuple[Tensor, Tensor, str]:
         """``n`` (at most all) held-out images in [-1, 1], their labels, their description,
         chosen by :data:`RECONSTRUCTION_SEED`."""
-        images, labels, source = held_out_images(datamodule)
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(
-            RECONSTRUCTION_SEED))[: min(n, len(images))]
-        return to_unit_range(images[order]), labels[order], source
+        return held_out_sample(datamodule, n, self.name)
 
     def metrics(self, datamodule: Any, num_samples: int, device: torch.device | str
                 ) -> dict[str, float]:
@@ -297,36 +276,15 @@ class AAE(Family):
         """``codes``: for a 2-D code, the scatter of held-out images' codes coloured by label
         over prior samples (uint8 ``(H, W, 3)``); for images, ``prior_samples`` (100
         ``dec(z)``, 10 per row) and ``reconstructions`` (rows of 10 real held-out images, each
-        followed by the row of their reconstructions), as ``(images in [-1, 1], per row)``."""
-        from ganlab import plots
-
+        followed by the row of their reconstructions), as ``(images in [-1, 1], per row)``
+        (:func:`ganlab.families.autoencoding.autoencoder_pictures`)."""
         device = sampler.device
-        out: dict[str, Any] = {}
-        if self.prior.dim == 2:
-            x, labels, _ = self._held_out(datamodule, 10**12)
-            codes, _ = self._codes(x, device)
-            prior = self.prior.sample(SCATTER_PRIOR_SAMPLES,
-                                      torch.Generator().manual_seed(SAMPLE_SEED))
-            out["codes"] = plots.code_scatter(codes, labels, prior,
-                                              f"codes of {len(x)} held-out images; prior "
-                                              f"{self.prior.name}")
-        if len(tuple(datamodule.data_shape)) == 3:
-            gen = torch.Generator(device=device).manual_seed(SAMPLE_SEED)
-            out["prior_samples"] = (sampler.generate_from(self.sample_latent(100, gen)), 10)
-            cols = 10
-            rows = max(self.num_reconstructions // cols, 1)
-            real, _, _ = self._held_out(datamodule, rows * cols)
-            rows = len(real) // cols
-            real = real[: rows * cols].to(device)
-            codes, _ = self._codes(real, device)
-            rec = sampler.generate_from(codes)
-            pairs = torch.stack([real.view(rows, cols, *real.shape[1:]),
-                                 rec.view(rows, cols, *rec.shape[1:])], 1)
-            out["reconstructions"] = (pairs.reshape(-1, *real.shape[1:]), cols)
-        return out
+        return autoencoder_pictures(sampler, datamodule, self.prior,
+                                    lambda x: self._codes(x, device)[0],
+                                    self.num_reconstructions, self.name)
 
     def tags(self) -> list[str]:
         return [*super().tags(), f"prior={self.prior.name}"]
 
 
-__all__ = ["AAE", "held_out_images"]
+__all__ = ["AAE", "SCATTER_PRIOR_SAMPLES", "held_out_images"]

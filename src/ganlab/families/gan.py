@@ -278,9 +278,10 @@ class GAN(Family):
         if conditioning.code_dim:  # G's input is cat(z, code)
             extra["latent_dim"] = cfg.generator.latent_dim + conditioning.code_dim
         generator = build(cfg.generator.net, "generator", data_shape=shape, **extra)
-        discriminator = build(cfg.discriminator.net, "discriminator",
-                              data_shape=conditioning.discriminator_shape(shape))
         tricks = [build(n, f"trick '{name}'") for name, n in (cfg.get("tricks") or {}).items()]
+        # D reads the conditioned sample (channels added outside D), then the tricks' layout.
+        d_shape = PluginList(tricks).discriminator_shape(conditioning.discriminator_shape(shape))
+        discriminator = build(cfg.discriminator.net, "discriminator", data_shape=d_shape)
         names = {g: choice(g) for g in ("generator", "discriminator", "loss", "data")}
         family = cls(
             generator=generator,
@@ -309,9 +310,11 @@ class GAN(Family):
         gen_name, disc_name, data_name = (names.get(g, g)
                                           for g in ("generator", "discriminator", "data"))
         players = self.players
+        # A D that judges several samples at once (packing) gives one logit per pack.
+        per_logit = int(getattr(players.discriminator, "samples_per_logit", 1))
         with evaluating(players.generator, players.discriminator), torch.no_grad():
             try:
-                latent = self.sample_latent(2, torch.Generator().manual_seed(0))
+                latent = self.sample_latent(2 * per_logit, torch.Generator().manual_seed(0))
                 out = players.generator(latent)
             except Exception as exc:  # a mis-sized network fails inside torch
                 raise GanlabError(f"generator '{gen_name}' fails on z: {exc}") from None
@@ -328,7 +331,8 @@ class GAN(Family):
                     f"{tuple(data_shape)}: {exc}"
                 ) from None
             if tuple(logits.shape) != (2,):
+                unit = "sample" if per_logit == 1 else f"pack of {per_logit} samples"
                 raise GanlabError(
-                    f"discriminator '{disc_name}' must return one logit per sample, "
+                    f"discriminator '{disc_name}' must return one logit per {unit}, "
                     f"got shape {tuple(logits.shape)}"
                 )

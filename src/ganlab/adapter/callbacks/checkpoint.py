@@ -58,6 +58,10 @@ class IterationCheckpoint(L.Callback):
             with atomic_path(self.dirpath / f"iter_{module.iteration}.ckpt") as tmp:
                 shutil.copyfile(self.last_path, tmp)
 
+    def cadences(self) -> tuple[int, ...]:
+        """The iterations it acts at are multiples of these (GANModule ends batches there)."""
+        return (self.every_n_iterations, self.keep_every_n_iterations)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.every_n_iterations and pl_module.iteration % self.every_n_iterations == 0:
             self.save(trainer, pl_module)

@@ -176,6 +176,10 @@ class EvaluationCallback(L.Callback):
         self.seconds += time.perf_counter() - start
         return metrics
 
+    def cadences(self) -> tuple[int, ...]:
+        """The iterations it acts at are multiples of these (GANModule ends batches there)."""
+        return (self.every_n_iterations,)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if due(trainer, pl_module, self.every_n_iterations):
             self._evaluate(trainer, pl_module)

@@ -94,6 +94,10 @@ class InterruptCallback(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: Any, exception: BaseException) -> None:
         self._restore()
 
+    def wants_batch_end(self) -> bool:
+        """A signal is pending: GANModule ends its batch after the running iteration."""
+        return bool(self.pending)
+
     # -- at the iteration boundary -----------------------------------------------------------
     def _agreed_signal(self, trainer: L.Trainer) -> int:
         """The signal any rank received (the largest number), the same on every rank."""

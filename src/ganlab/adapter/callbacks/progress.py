@@ -38,6 +38,10 @@ class IterationProgressBar(TQDMProgressBar):
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
         pass  # one bar for the whole run
 
+    def cadences(self) -> tuple[int, ...]:
+        """It redraws at multiples of its refresh rate (GANModule ends batches there)."""
+        return (self.refresh_rate,)
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: GANModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         bar, n = self.train_progress_bar, int(pl_module.iteration)

@@ -89,6 +89,10 @@ class SamplesCallback(L.Callback):
             if isinstance(logger, WandbLogger):
                 logger.log_image(key=f"samples/{name}", images=[image], step=module.iteration)
 
+    def cadences(self) -> tuple[int, ...]:
+        """The iterations it acts at are multiples of these (GANModule ends batches there)."""
+        return (self.every_n_iterations,)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if due(trainer, pl_module, self.every_n_iterations):
             self._draw(trainer, pl_module)
