@@ -93,3 +93,21 @@ def test_a_users_own_classifier_path_is_not_made(make_cfg, tmp_path, monkeypatch
     first_use.ensure_classifier(cfg, None)  # returns before it looks at the data
     assert called == []
     assert first_use.classifier_paths(cfg) == [tmp_path / "mine.pt"]
+
+
+def test_a_model_familys_classifier_is_made_on_first_use(make_cfg, tmp_path, monkeypatch
+                                                         ) -> None:
+    trained = []
+    monkeypatch.setattr("ganlab.metrics.classifier.train_classifier",
+                        lambda c: trained.append(c) or {"test_accuracy": 0.5, "num_test": 3,
+                                                        "seconds": 1.0})
+    cfg = make_cfg("experiment=srresnet_mnist_offline", f"paths.data_dir={tmp_path}")
+    path = tmp_path / "classifiers" / "mnist_offline.pt"
+    assert first_use.classifier_paths(cfg) == [path]  # model.classifier, no extractor
+    first_use.ensure_classifier(cfg, None)
+    assert len(trained) == 1
+    made = OmegaConf.to_container(trained[0], resolve=True)
+    assert made["data"]["_target_"] == "ganlab.data.images.MNISTOffline"
+    assert made["classifier"]["out"] == str(path)
+    # Control: a family without model.classifier reads none.
+    assert first_use.classifier_paths(make_cfg("model=aae", "data=mnist_offline")) == []

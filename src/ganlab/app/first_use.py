@@ -25,7 +25,8 @@ CLASSIFIER_TARGET = "ganlab.metrics.classifier.load_classifier_extractor"
 
 
 def classifier_paths(cfg: DictConfig) -> list[Path]:
-    """The classifier files that ``cfg``'s run will read (extractor and conditioning)."""
+    """The classifier files that ``cfg``'s run will read (extractor, conditioning, and a model
+    family that scores its outputs with one: ``model.classifier``)."""
     from ganlab.data.images import resolve_path
 
     paths = []
@@ -35,6 +36,9 @@ def classifier_paths(cfg: DictConfig) -> list[Path]:
     conditioning = cfg.get("conditioning")
     if conditioning is not None and conditioning.get("classifier"):
         paths.append(conditioning.classifier)
+    model = cfg.get("model")
+    if model is not None and isinstance(model.get("classifier"), str):
+        paths.append(model.classifier)
     return list(dict.fromkeys(resolve_path(p) for p in paths))
 
 
