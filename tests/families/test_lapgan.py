@@ -332,7 +332,7 @@ def test_from_config_builds_the_preset() -> None:
     opt = family.factories["generator"](family.generators[0].parameters())
     assert isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 2e-4
     assert family.loss.name == "non_saturating"
-    assert cfg.data._target_.endswith("MNISTOffline") and cfg.train.iterations == 3000
+    assert cfg.data._target_.endswith("MNISTOffline") and cfg.train.iterations == 2000
 
 
 def test_cifar10_preset_is_32_16_8() -> None:

@@ -71,3 +71,15 @@ def test_resume_is_bit_exact_and_a_perturbed_checkpoint_is_not(make_cfg, tmp_pat
                    out=perturbed))
     c = state(perturbed)
     assert not torch.equal(a[key], c[key])
+
+
+def test_the_cifar10_preset_without_its_files_names_the_folder(make_cfg, tmp_path: Path) -> None:
+    """The paper's dataset: torchvision's CIFAR-10 loader (data.download=true when online); with
+    no files, one line naming the folder they go in."""
+    from ganlab.core.errors import GanlabError
+
+    empty = tmp_path / "empty"
+    with pytest.raises(GanlabError, match=rf"^CIFAR10 not found in {empty}/cifar-10-batches-py "
+                                          r"\(needs .*\); run with data.download=true") as err:
+        train(make_cfg("experiment=lapgan_cifar10", f"paths.data_dir={empty}"))
+    assert "\n" not in str(err.value)
