@@ -331,7 +331,7 @@ def test_from_config_builds_the_preset() -> None:
     assert isinstance(family.generators[2].net[-1], nn.Tanh)
     opt = family.factories["generator"](family.generators[0].parameters())
     assert isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 2e-4
-    assert family.loss.name == "non_saturating"
+    assert family.loss.name == "non_saturating" and family.total_iterations == 2000
     assert cfg.data._target_.endswith("MNISTOffline") and cfg.train.iterations == 2000
 
 

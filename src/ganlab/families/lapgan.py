@@ -140,6 +140,7 @@ class LAPGAN(Family):
         family = cls(coarse_g, coarse_d, gens, discs, factories, latent_dim, loss,
                      noise=str(cfg.train.noise))
         family.check_shapes(tuple(datamodule.data_shape))
+        family.total_iterations = int(cfg.train.iterations)
         return family
 
     def check_shapes(self, data_shape: tuple[int, ...]) -> None:
