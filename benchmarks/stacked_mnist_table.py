@@ -31,8 +31,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import table_runs as tr
 import tuned_toy_table
-from table_runs import append, command_line, latest, load, mean_std, run_all, run_one
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA = ("stacked_mnist_offline", "stacked_mnist")
@@ -86,7 +86,7 @@ def run_overrides(data: str, iterations: int, num_samples: int, row: list[str]) 
 
 def _job(data: str, row: str, overrides: list[str], seed: int, threads: int) -> dict[str, Any]:
     os.environ.setdefault("WANDB_MODE", "offline")
-    result = run_one(overrides, seed, threads, KEYS)
+    result = tr.run_one(overrides, seed, threads, KEYS)
     return {"data": data, "row": row, "seed": seed, "overrides": overrides,
             "num_samples": int(next(o for o in overrides if o.startswith("metrics.num_samples"))
                                .split("=")[1]), **result}
@@ -94,7 +94,7 @@ def _job(data: str, row: str, overrides: list[str], seed: int, threads: int) -> 
 
 def row_runs(runs: list[dict[str, Any]], data: str, row: str) -> list[dict[str, Any]]:
     """The runs of ``row`` on ``data`` (of the longest length, one per seed)."""
-    return latest(runs, lambda r: r["data"] == data and r["row"] == row)
+    return tr.latest(runs, lambda r: r["data"] == data and r["row"] == row)
 
 
 def markdown(runs: list[dict[str, Any]], all_rows: dict[str, list[str] | None], data: str
@@ -138,8 +138,9 @@ def markdown(runs: list[dict[str, Any]], all_rows: dict[str, list[str] | None], 
         lines.append(
             f"| {row} | {data} | {rs[0]['iterations']} | {rs[0]['num_samples']} "
             f"| {','.join(str(r['seed']) for r in rs)} "
-            f"| {mean_std([r['modes_covered'] for r in rs])} "
-            f"| {mean_std([r['reverse_kl'] for r in rs])} | {mean_std([r['fid'] for r in rs])} "
+            f"| {tr.mean_std([r['modes_covered'] for r in rs])} "
+            f"| {tr.mean_std([r['reverse_kl'] for r in rs])} "
+            f"| {tr.mean_std([r['fid'] for r in rs])} "
             f"| {statistics.fmean(r['wall_s'] for r in rs):.0f} "
             f"| {'; '.join(sorted({r['machine'] for r in rs}))} |")
     for name, modes, kl in PUBLISHED:
@@ -150,30 +151,23 @@ def markdown(runs: list[dict[str, Any]], all_rows: dict[str, list[str] | None], 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", default="0,1,2,3,4")
+    tr.add_common_arguments(p, RESULTS)
     p.add_argument("--iterations", type=int, default=5000)
     p.add_argument("--num-samples", type=int, default=26000)
     p.add_argument("--data", default=DATA[0], choices=DATA)
     p.add_argument("--only", default="", help=f"comma-separated rows: {', '.join(SHORT)}")
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--tuned", type=Path, default=RESULTS / "tuned_toy_table.json",
                    help="the tuned toy table's results (for the best tuned trick)")
     p.add_argument("--tuned-iterations", type=int, default=5000,
                    help="iterations of the tuned toy table's runs")
-    p.add_argument("--table-only", action="store_true", help="rebuild the table, run nothing")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    only = [o for o in args.only.split(",") if o]
-    for o in only:
-        if o not in SHORT:
-            sys.exit(f"stacked_mnist_table: error: unknown row {o!r}; valid: {', '.join(SHORT)}")
-    all_rows = rows(load(args.tuned), args.tuned_iterations)
+    seeds = tr.int_list(args.seeds)
+    only = tr.names(args.only, SHORT, "stacked_mnist_table", "row")
+    all_rows = rows(tr.load(args.tuned), args.tuned_iterations)
     raw = args.results / "stacked_mnist_table.json"
     args.results.mkdir(parents=True, exist_ok=True)
-    runs = load(raw)
-    command = command_line("stacked_mnist_table.py", argv, sys.argv[1:])
+    runs = tr.load(raw)
+    command = tr.command_line("stacked_mnist_table.py", argv, sys.argv[1:])
     done = {(r["data"], r["row"], tuple(r["overrides"]), r["seed"]) for r in runs}
     todo = []
     for row, extra in all_rows.items():
@@ -185,18 +179,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.table_only and todo:
         print(f"stacked_mnist_table: {len(todo)} runs, {args.jobs} at a time", flush=True)
 
-        def record(result: dict[str, Any]) -> None:
-            r = {**result, "command": command}
-            append(raw, r)
-            print(f"{r['row']:40s} seed {r['seed']}: {r['modes_covered']}/{NUM_MODES} modes, "
-                  f"KL {r['reverse_kl']:.4f}, FID {r['fid']:.2f}, {r['wall_s']:.0f} s",
-                  flush=True)
-
+        record = tr.recorder(raw, command, lambda r: (
+            f"{r['row']:40s} seed {r['seed']}: {r['modes_covered']}/{NUM_MODES} modes, "
+            f"KL {r['reverse_kl']:.4f}, FID {r['fid']:.2f}, {r['wall_s']:.0f} s"))
         if args.jobs > 1:  # the classifier first, once, before the parallel runs
             first, *todo = todo
             record(_job(*first))
-        run_all(todo, _job, args.jobs, record)
-        runs = load(raw)
+        tr.run_all(todo, _job, args.jobs, record)
+        runs = tr.load(raw)
     table = markdown(runs, all_rows, args.data)
     (args.results / "stacked_mnist_table.md").write_text(table + "\n")
     print(table)

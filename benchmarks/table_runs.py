@@ -7,11 +7,13 @@ Used by ``toy_table.py``, ``tuned_toy_table.py`` and ``stacked_mnist_table.py``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -149,3 +151,49 @@ def run_all(todo: list[tuple], job: Callable[..., dict[str, Any]], jobs: int,
         futures = [pool.submit(job, *t) for t in todo]
         for fut in as_completed(futures):
             done(fut.result())
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, results: Path) -> None:
+    """The options every table script has: --seeds, --jobs, --threads, --results,
+    --table-only."""
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds of the table rows")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--results", type=Path, default=results)
+    parser.add_argument("--table-only", action="store_true",
+                        help="rebuild the table, run nothing")
+
+
+def int_list(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``."""
+    return [int(s) for s in text.split(",") if s.strip()]
+
+
+def names(text: str, valid: Iterable[str], script: str, what: str) -> list[str]:
+    """The comma-separated names of ``text``; exits with one line on a name not in ``valid``."""
+    valid = list(valid)
+    out = [n for n in text.split(",") if n]
+    for n in out:
+        if n not in valid:
+            sys.exit(f"{script}: error: unknown {what} {n!r}; valid: {', '.join(valid)}")
+    return out
+
+
+def recorder(raw: Path, command: str, describe: Callable[[dict[str, Any]], str]
+             ) -> Callable[[dict[str, Any]], None]:
+    """What to do with each finished run: record it in ``raw`` with its ``command`` and print
+    ``describe(run)``."""
+
+    def record(result: dict[str, Any]) -> None:
+        r = {**result, "command": command}
+        append(raw, r)
+        print(describe(r), flush=True)
+
+    return record
+
+
+def toy_line(r: dict[str, Any], name: str) -> str:
+    """One line of a finished toy run (``name``: its row or trick)."""
+    return (f"{r['dataset']:9s} {name:30s} seed {r['seed']}: {r['modes_covered']}/"
+            f"{r['num_modes']} modes, hq {r['hq_fraction']:.3f}, KL {r['reverse_kl']:.4f}, "
+            f"{r['wall_s']:.0f} s")

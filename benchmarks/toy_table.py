@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from table_runs import append, command_line, latest, load, mean_std, run_all, run_one
+import table_runs as tr
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("toy_grid", "toy_ring")
@@ -88,13 +88,13 @@ def row_overrides(dataset: str, row: str, iterations: int) -> list[str]:
 def _job(dataset: str, row: str, seed: int, iterations: int, threads: int) -> dict[str, Any]:
     os.environ.setdefault("WANDB_MODE", "offline")
     overrides = row_overrides(dataset, row, iterations)
-    result = run_one(overrides, seed, threads)
+    result = tr.run_one(overrides, seed, threads)
     return {"dataset": dataset, "row": row, "seed": seed, "overrides": overrides, **result}
 
 
 def summarize(runs: list[dict[str, Any]], dataset: str, row: str) -> dict[str, Any] | None:
     """Mean ± std over seeds of ``row`` on ``dataset`` (runs of the longest length only)."""
-    rs = latest(runs, lambda r: r["dataset"] == dataset and r["row"] == row)
+    rs = tr.latest(runs, lambda r: r["dataset"] == dataset and r["row"] == row)
     if not rs:
         return None
     return {
@@ -152,8 +152,8 @@ def markdown(runs: list[dict[str, Any]], iterations: int) -> str:
                 continue
             seeds = ",".join(str(x) for x in s["seeds"])
             lines.append(
-                f"| {row} | {s['iterations']} | {seeds} | {mean_std(s['modes'])} "
-                f"/ {s['num_modes']} | {mean_std(s['hq'])} | {mean_std(s['kl'])} "
+                f"| {row} | {s['iterations']} | {seeds} | {tr.mean_std(s['modes'])} "
+                f"/ {s['num_modes']} | {tr.mean_std(s['hq'])} | {tr.mean_std(s['kl'])} "
                 f"| {statistics.fmean(s['wall']):.0f} | {'; '.join(s['machine'])} |"
             )
         for name, modes, hq, kl in PUBLISHED[dataset]:
@@ -218,27 +218,17 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", default="0,1,2,3,4")
+    tr.add_common_arguments(p, RESULTS)
     p.add_argument("--iterations", type=int, default=5000, help="iterations of the trick rows")
     p.add_argument("--only", default="", help="comma-separated rows (names or 'best')")
     p.add_argument("--datasets", default=",".join(DATASETS))
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--results", type=Path, default=RESULTS)
-    p.add_argument("--table-only", action="store_true", help="rebuild the table, run nothing")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    datasets = [d for d in args.datasets.split(",") if d]
-    for d in datasets:
-        if d not in DATASETS:
-            sys.exit(f"toy_table: error: unknown dataset {d!r}; valid: {', '.join(DATASETS)}")
-    only = [o for o in args.only.split(",") if o]
-    for o in only:
-        if o != "best" and o not in TRICK_ROWS:
-            sys.exit(f"toy_table: error: unknown row {o!r}; valid: best, {', '.join(TRICK_ROWS)}")
+    seeds = tr.int_list(args.seeds)
+    datasets = tr.names(args.datasets, DATASETS, "toy_table", "dataset")
+    only = tr.names(args.only, ["best", *TRICK_ROWS], "toy_table", "row")
     raw = args.results / "toy_table.json"
-    runs = load(raw)
-    command = command_line("toy_table.py", argv, sys.argv[1:])
+    runs = tr.load(raw)
+    command = tr.command_line("toy_table.py", argv, sys.argv[1:])
 
     def wanted(dataset: str, row: str) -> bool:
         if not only:
@@ -262,15 +252,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.table_only and todo:
         print(f"toy_table: {len(todo)} runs, {args.jobs} at a time", flush=True)
 
-        def record(result: dict[str, Any]) -> None:
-            r = {**result, "command": command}
-            append(raw, r)
-            print(f"{r['dataset']:9s} {r['row']:30s} seed {r['seed']}: "
-                  f"{r['modes_covered']}/{r['num_modes']} modes, hq {r['hq_fraction']:.3f}, "
-                  f"KL {r['reverse_kl']:.4f}, {r['wall_s']:.0f} s", flush=True)
-
-        run_all(todo, _job, args.jobs, record)
-        runs = load(raw)
+        record = tr.recorder(raw, command, lambda r: tr.toy_line(r, r["row"]))
+        tr.run_all(todo, _job, args.jobs, record)
+        runs = tr.load(raw)
     table = markdown(runs, args.iterations)
     (args.results / "toy_table.md").write_text(table + "\n")
     plot(runs, args.results / "toy_table.png")

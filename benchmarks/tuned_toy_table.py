@@ -37,8 +37,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import table_runs as tr
 import toy_table
-from table_runs import append, command_line, latest, load, mean_std, run_all, run_one
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = toy_table.DATASETS
@@ -176,16 +176,16 @@ def search(dataset: str, trick: str, n_trials: int, search_seeds: list[int], ite
             if seed in done:
                 continue
             overrides = [*base_overrides(dataset, iterations), *trick_overrides(trick, params)]
-            result = run_one(overrides, seed, threads)
+            result = tr.run_one(overrides, seed, threads)
             r = {"kind": "search", "dataset": dataset, "trick": trick, "trial": number,
                  "seed": seed, "params": params, "distributions": dists,
                  "overrides": overrides, **result, "command": command}
             r["objective"] = objective(r)
-            append(path, r)
+            tr.append(path, r)
             done[seed] = r
         return statistics.fmean(done[s]["objective"] for s in search_seeds)
 
-    recorded = trials_of(load(path), dataset, trick, iterations)
+    recorded = trials_of(tr.load(path), dataset, trick, iterations)
     for number in sorted(recorded):
         t = recorded[number]
         value = run_trial(number, t["params"], t["distributions"], t["runs"])
@@ -218,7 +218,7 @@ def chosen(runs: list[dict[str, Any]], dataset: str, trick: str, iterations: int
 def table_runs(runs: list[dict[str, Any]], dataset: str, trick: str, params: dict[str, Any]
                ) -> list[dict[str, Any]]:
     """The table runs of ``trick`` on ``dataset`` at ``params`` (longest length, by seed)."""
-    return latest(runs, lambda r: r.get("kind") == "table" and r["dataset"] == dataset
+    return tr.latest(runs, lambda r: r.get("kind") == "table" and r["dataset"] == dataset
                   and r["trick"] == trick and r["params"] == params)
 
 
@@ -226,7 +226,7 @@ def _table_job(dataset: str, trick: str, params: dict[str, Any], seed: int, iter
                threads: int) -> dict[str, Any]:
     os.environ.setdefault("WANDB_MODE", "offline")
     overrides = [*base_overrides(dataset, iterations), *trick_overrides(trick, params)]
-    result = run_one(overrides, seed, threads)
+    result = tr.run_one(overrides, seed, threads)
     return {"kind": "table", "dataset": dataset, "trick": trick, "seed": seed, "params": params,
             "overrides": overrides, **result}
 
@@ -234,15 +234,15 @@ def _table_job(dataset: str, trick: str, params: dict[str, Any], seed: int, iter
 def default_runs(defaults: list[dict[str, Any]], dataset: str, row: str, iterations: int
                  ) -> list[dict[str, Any]]:
     """The toy table's runs of ``row`` (a trick at its defaults, or plain) of this length."""
-    return latest(defaults, lambda r: r["dataset"] == dataset and r["row"] == row
+    return tr.latest(defaults, lambda r: r["dataset"] == dataset and r["row"] == row
                   and r["iterations"] == iterations)
 
 
 def cells(rs: list[dict[str, Any]]) -> tuple[str, str, str]:
     """Modes / high-quality % / reverse KL cells of the runs ``rs``."""
-    return (f"{mean_std([r['modes_covered'] for r in rs])} / {rs[0]['num_modes']}",
-            mean_std([100 * r["hq_fraction"] for r in rs]),
-            mean_std([r["reverse_kl"] for r in rs]))
+    return (f"{tr.mean_std([r['modes_covered'] for r in rs])} / {rs[0]['num_modes']}",
+            tr.mean_std([100 * r["hq_fraction"] for r in rs]),
+            tr.mean_std([r["reverse_kl"] for r in rs]))
 
 
 def verdict(tuned: list[dict[str, Any]], plain: list[dict[str, Any]]) -> str:
@@ -353,43 +353,32 @@ def markdown(runs: list[dict[str, Any]], defaults: list[dict[str, Any]], iterati
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    tr.add_common_arguments(p, RESULTS)
     p.add_argument("--trials", type=int, default=12, help="trials of each search")
     p.add_argument("--search-seeds", default="100,101")
-    p.add_argument("--seeds", default="0,1,2,3,4", help="seeds of the table rows")
     p.add_argument("--iterations", type=int, default=5000, help="of every run")
     p.add_argument("--only", default="", help="comma-separated tricks")
     p.add_argument("--datasets", default=",".join(DATASETS))
-    p.add_argument("--jobs", type=int, default=1, help="searches / runs in parallel processes")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--defaults", type=Path, default=RESULTS / "toy_table.json",
                    help="the defaults rows (toy_table.py's results)")
-    p.add_argument("--table-only", action="store_true", help="rebuild the table, run nothing")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    search_seeds = [int(s) for s in args.search_seeds.split(",") if s.strip()]
+    seeds, search_seeds = tr.int_list(args.seeds), tr.int_list(args.search_seeds)
     if set(seeds) & set(search_seeds):
         sys.exit("tuned_toy_table: error: --search-seeds must be disjoint from --seeds")
-    datasets = [d for d in args.datasets.split(",") if d]
-    for d in datasets:
-        if d not in DATASETS:
-            sys.exit(f"tuned_toy_table: error: unknown dataset {d!r}; valid: {', '.join(DATASETS)}")
-    only = [o for o in args.only.split(",") if o] or list(SPACES)
-    for o in only:
-        if o not in SPACES:
-            sys.exit(f"tuned_toy_table: error: unknown trick {o!r}; valid: {', '.join(SPACES)}")
+    datasets = tr.names(args.datasets, DATASETS, "tuned_toy_table", "dataset")
+    only = tr.names(args.only, SPACES, "tuned_toy_table", "trick") or list(SPACES)
     raw = args.results / "tuned_toy_table.json"
     args.results.mkdir(parents=True, exist_ok=True)
-    command = command_line("tuned_toy_table.py", argv, sys.argv[1:])
+    command = tr.command_line("tuned_toy_table.py", argv, sys.argv[1:])
     if not args.table_only:
         studies = [(d, t, args.trials, search_seeds, args.iterations, args.threads, str(raw),
                     command) for d in datasets for t in only]
         print(f"tuned_toy_table: {len(studies)} searches of {args.trials} trials, "
               f"{args.jobs} at a time", flush=True)
-        run_all(studies, search, args.jobs, lambda s: print(
+        tr.run_all(studies, search, args.jobs, lambda s: print(
             f"{s['dataset']:9s} {s['trick']:26s} {s['trials']} trials: best {show(s['best'])} "
             f"(objective {s['objective']:.3g})", flush=True))
-        runs = load(raw)
+        runs = tr.load(raw)
         todo = []
         for d in datasets:
             for t in only:
@@ -399,15 +388,9 @@ def main(argv: list[str] | None = None) -> None:
                 todo += [(d, t, params, s, args.iterations, args.threads)
                          for s in seeds if s not in have]
 
-        def record(result: dict[str, Any]) -> None:
-            r = {**result, "command": command}
-            append(raw, r)
-            print(f"{r['dataset']:9s} {r['trick']:26s} seed {r['seed']}: "
-                  f"{r['modes_covered']}/{r['num_modes']} modes, hq {r['hq_fraction']:.3f}, "
-                  f"KL {r['reverse_kl']:.4f}, {r['wall_s']:.0f} s", flush=True)
-
-        run_all(todo, _table_job, args.jobs, record)
-    table = markdown(load(raw), load(args.defaults), args.iterations, len(search_seeds))
+        record = tr.recorder(raw, command, lambda r: tr.toy_line(r, r["trick"]))
+        tr.run_all(todo, _table_job, args.jobs, record)
+    table = markdown(tr.load(raw), tr.load(args.defaults), args.iterations, len(search_seeds))
     (args.results / "tuned_toy_table.md").write_text(table + "\n")
     print(table)
 

@@ -14,7 +14,7 @@ def test_a_real_tiny_row_and_resume(bench, tmp_path, classifiers) -> None:
             "--results", str(tmp_path), "--tuned", str(tmp_path / "none.json")]
     s.main(argv)
     raw = tmp_path / "stacked_mnist_table.json"
-    runs = s.load(raw)
+    runs = s.tr.load(raw)
     assert len(runs) == 1
     r = runs[0]
     assert (r["row"], r["seed"], r["iterations"], r["num_samples"]) == ("plain DCGAN", 0, 2, 64)
@@ -23,7 +23,7 @@ def test_a_real_tiny_row_and_resume(bench, tmp_path, classifiers) -> None:
                                   "data=stacked_mnist_offline", "train.iterations=2",
                                   "metrics.num_samples=64"]
     s.main(argv)  # recorded: not run again
-    assert s.load(raw) == runs
+    assert s.tr.load(raw) == runs
     md = (tmp_path / "stacked_mnist_table.md").read_text()
     assert "| plain DCGAN | stacked_mnist_offline | 2 | 64 | 0 |" in md
     assert "| best tuned trick | stacked_mnist_offline | | | | not run (no tuned toy table yet)" \
@@ -48,7 +48,7 @@ def test_table_by_hand_with_the_best_tuned_trick(bench, tmp_path, monkeypatch) -
               "hq_fraction": 0.9, "iterations": 5000, "wall_s": 1.0, "machine": "m"}]
     (tmp_path / "tuned.json").write_text("".join(json.dumps(r) + "\n" for r in search + table))
     name = "best tuned trick (ema: decay=0.99, start_iteration=0)"
-    assert tuned.best_trick(s.load(tmp_path / "tuned.json"))[0] == "ema"
+    assert tuned.best_trick(s.tr.load(tmp_path / "tuned.json"))[0] == "ema"
     runs = [stacked("plain DCGAN", 0, 900, 0.5, 10.0), stacked("plain DCGAN", 1, 700, 0.7, 20.0),
             stacked(name, 0, 990, 0.05, 5.0)]
     (tmp_path / "stacked_mnist_table.json").write_text(
@@ -65,7 +65,7 @@ def test_table_by_hand_with_the_best_tuned_trick(bench, tmp_path, monkeypatch) -
     assert "| PacGAN4 (packing m=4) | stacked_mnist_offline | | | | not run | not run |" in md
     assert "| *PacGAN Table 2: PacDCGAN4* (published) | full MNIST | | 26000 | " \
         "| 1000.0 ± 0.0 | 0.07 ± 0.005 | | | |" in md
-    assert s.rows(s.load(tmp_path / "tuned.json"), 5000)[name] == [
+    assert s.rows(s.tr.load(tmp_path / "tuned.json"), 5000)[name] == [
         "tricks=[ema]", "tricks.ema.decay=0.99", "tricks.ema.start_iteration=0"]
 
 

@@ -78,30 +78,30 @@ def test_every_space_composes_at_its_ends(bench, end: int) -> None:
 def test_search_resumes_a_cut_trial_and_extends(bench, tmp_path, monkeypatch) -> None:
     t = bench("tuned_toy_table")
     calls: list = []
-    monkeypatch.setattr(t, "run_one", fake_run(calls))
+    monkeypatch.setattr(t.tr, "run_one", fake_run(calls))
     base = ["--iterations", "20", "--search-seeds", "100,101", "--seeds", "0,1", "--only", "r1",
             "--datasets", "toy_ring", "--results", str(tmp_path)]
     t.main(["--trials", "2", *base])
     raw = tmp_path / "tuned_toy_table.json"
-    runs = t.load(raw)
+    runs = t.tr.load(raw)
     assert [(r["kind"], r["trial"] if r["kind"] == "search" else None, r["seed"])
             for r in runs] == [("search", 0, 100), ("search", 0, 101), ("search", 1, 100),
                                ("search", 1, 101), ("table", None, 0), ("table", None, 1)]
     assert len(calls) == 6
     # Same command again: nothing runs.
     t.main(["--trials", "2", *base])
-    assert len(calls) == 6 and len(t.load(raw)) == 6
+    assert len(calls) == 6 and len(t.tr.load(raw)) == 6
     # Cut trial 1 after its first seed (and drop the table runs): its second seed is run with
     # trial 1's parameters, then the table again.
     raw.write_text("".join(json.dumps(r) + "\n" for r in runs[:3]))
     t.main(["--trials", "2", *base])
-    after = t.load(raw)
+    after = t.tr.load(raw)
     assert after[3]["trial"] == 1 and after[3]["seed"] == 101
     assert after[3]["params"] == runs[2]["params"]
     assert [r["kind"] for r in after] == ["search"] * 4 + ["table"] * 2
     # More trials extend the search by exactly one.
     t.main(["--trials", "3", *base])
-    searches = [r for r in t.load(raw) if r["kind"] == "search"]
+    searches = [r for r in t.tr.load(raw) if r["kind"] == "search"]
     assert [(r["trial"], r["seed"]) for r in searches][4:] == [(2, 100), (2, 101)]
 
 
@@ -110,7 +110,7 @@ def test_a_real_tiny_search_and_table(bench, tmp_path) -> None:
     t.main(["--iterations", "20", "--trials", "2", "--search-seeds", "100", "--seeds", "0",
             "--only", "gradient_penalty", "--datasets", "toy_ring", "--results", str(tmp_path),
             "--defaults", str(tmp_path / "none.json")])
-    runs = t.load(tmp_path / "tuned_toy_table.json")
+    runs = t.tr.load(tmp_path / "tuned_toy_table.json")
     assert [r["kind"] for r in runs] == ["search", "search", "table"]
     assert all(r["iterations"] == 20 and r["num_modes"] == 8 for r in runs)
     best = min(runs[:2], key=lambda r: (r["objective"], r["trial"]))
@@ -148,7 +148,7 @@ def test_table_by_hand(bench, tmp_path) -> None:
             "| gamma=1, every=1 (objective 0.2) | 2 × 2 × 20 | helps | 2 | m |") in md
     assert "| plain (no trick) | 7 ± 1.4 / 8 | 50 ± 0 | 0.4 ± 0.14 |" in md
     assert "| ema | not run | not run | not run | not run |" in md
-    best = t.best_trick(t.load(tmp_path / "tuned_toy_table.json"), "toy_ring", 20)
+    best = t.best_trick(t.tr.load(tmp_path / "tuned_toy_table.json"), "toy_ring", 20)
     assert best == ("r1", p_good, ["tricks=[r1]", "tricks.r1.gamma=1.0", "tricks.r1.every=1"])
     assert t.best_trick([], "toy_ring", 20) is None
 
