@@ -122,7 +122,8 @@ def markdown(runs: list[dict[str, Any]], all_rows: dict[str, list[str] | None], 
         "The published rows used full MNIST (60,000 digits) and the DCGAN of VEEGAN's "
         "experiments with a full-size D (PacGAN's Table 3 repeats it with D at 1/4 and 1/2 of "
         "that size). Cells: mean ± sample std over the seeds listed; wall s: mean seconds per "
-        "run, one CPU thread per run (column 'machine'). The finite-sample floor of the KL at "
+        "run, one CPU thread per run (column 'machine'; the first run in a fresh data folder "
+        "also trains the classifier, about 10 s, inside its time). The floor of the KL at "
         "26,000 samples is ≈ 0.019 (README, Stacked MNIST).",
         "",
         "| row | data | iterations | samples | seeds | modes (of 1,000) | KL to uniform "
