@@ -42,6 +42,8 @@ import toy_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = toy_table.DATASETS
+#: Modes of each mixture (a failed trial's record).
+NUM_MODES = {"toy_grid": 25, "toy_ring": 8}
 
 #: The searched knobs of each trick: knob -> ("log", low, high) (log-uniform) | ("float", low,
 #: high) (uniform) | ("choice", [values]). A knob that names a config key is set as
@@ -176,7 +178,12 @@ def search(dataset: str, trick: str, n_trials: int, search_seeds: list[int], ite
             if seed in done:
                 continue
             overrides = [*base_overrides(dataset, iterations), *trick_overrides(trick, params)]
-            result = tr.run_one(overrides, seed, threads)
+            try:
+                result = tr.run_one(overrides, seed, threads)
+            except Exception as e:  # a setting that fails is the worst trial, not the end
+                result = {"modes_covered": 0, "num_modes": NUM_MODES[dataset],
+                          "hq_fraction": 0.0, "reverse_kl": math.inf, "iterations": iterations,
+                          "error": f"{type(e).__name__}: {e}"}
             r = {"kind": "search", "dataset": dataset, "trick": trick, "trial": number,
                  "seed": seed, "params": params, "distributions": dists,
                  "overrides": overrides, **result, "command": command}
@@ -382,7 +389,10 @@ def main(argv: list[str] | None = None) -> None:
         todo = []
         for d in datasets:
             for t in only:
-                params = chosen(runs, d, t, args.iterations, len(search_seeds))[0]
+                pick = chosen(runs, d, t, args.iterations, len(search_seeds))
+                if pick is None:  # --trials 0
+                    continue
+                params = pick[0]
                 have = {r["seed"] for r in table_runs(runs, d, t, params)
                         if r["iterations"] == args.iterations}
                 todo += [(d, t, params, s, args.iterations, args.threads)

@@ -159,3 +159,15 @@ def test_bad_arguments(bench, tmp_path) -> None:
         t.main(["--seeds", "0,100", "--results", str(tmp_path)])
     with pytest.raises(SystemExit, match="unknown trick 'nope'"):
         t.main(["--only", "nope", "--results", str(tmp_path)])
+
+
+def test_a_failing_setting_is_the_worst_trial(bench, tmp_path, monkeypatch) -> None:
+    t = bench("tuned_toy_table")
+
+    def fail(overrides, seed, threads=1, keys=None):
+        raise RuntimeError("diverged")
+
+    monkeypatch.setattr(t.tr, "run_one", fail)
+    out = t.search("toy_grid", "r1", 1, [100], 20, 1, str(tmp_path / "r.json"), "c")
+    r = t.tr.load(tmp_path / "r.json")[0]
+    assert (r["error"], r["objective"], out["objective"]) == ("RuntimeError: diverged", 26.0, 26.0)
