@@ -336,6 +336,7 @@ def markdown(runs: list[dict[str, Any]], defaults: list[dict[str, Any]], iterati
                          f"| {','.join(str(r['seed']) for r in plain_runs)} | | | | "
                          f"{statistics.fmean(r['wall_s'] for r in plain_runs):.0f} | "
                          f"{'; '.join(sorted({r['machine'] for r in plain_runs}))} |")
+        verdicts: dict[str, list[str]] = {"helps": [], "mixed": [], "hurts": []}
         for trick in SPACES:
             d = default_runs(defaults, dataset, trick, iterations)
             default_cells = cells(d) if d else ("not run",) * 3
@@ -351,10 +352,15 @@ def markdown(runs: list[dict[str, Any]], defaults: list[dict[str, Any]], iterati
             wall = f"{statistics.fmean(r['wall_s'] for r in rs):.0f}" if rs else ""
             machine = "; ".join(sorted({r["machine"] for r in rs}))
             seeds = ",".join(str(r["seed"]) for r in rs)
+            says = verdict(rs, plain_runs)
+            if says:
+                verdicts[says].append(trick)
             lines.append(f"| {trick} | {' | '.join(default_cells)} | {' | '.join(tuned)} "
                          f"| {seeds} | {show(params)} (objective {value:.3g}) | {budget} "
-                         f"| {verdict(rs, plain_runs)} | {wall} | {machine} |")
-        lines.append("")
+                         f"| {says} | {wall} | {machine} |")
+        lines += ["", "At their best, against the plain GAN: " + "; ".join(
+            f"{k}: {', '.join(v) if v else 'none'}" for k, v in verdicts.items())
+            + " (tricks without a tuned row are not counted).", ""]
     return "\n".join(lines)
 
 

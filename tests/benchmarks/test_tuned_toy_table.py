@@ -148,6 +148,7 @@ def test_table_by_hand(bench, tmp_path) -> None:
             "| gamma=1, every=1 (objective 0.2) | 2 × 2 × 20 | helps | 2 | m |") in md
     assert "| plain (no trick) | 7 ± 1.4 / 8 | 50 ± 0 | 0.4 ± 0.14 |" in md
     assert "| ema | not run | not run | not run | not run |" in md
+    assert "At their best, against the plain GAN: helps: r1; mixed: none; hurts: none" in md
     best = t.best_trick(t.tr.load(tmp_path / "tuned_toy_table.json"), "toy_ring", 20)
     assert best == ("r1", p_good, ["tricks=[r1]", "tricks.r1.gamma=1.0", "tricks.r1.every=1"])
     assert t.best_trick([], "toy_ring", 20) is None
