@@ -18,32 +18,20 @@ are shown as "not run".
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import statistics
 import sys
-import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+import table_runs as tr
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("toy_grid", "toy_ring")
 
-#: Overrides of every run: no logger, no checkpoints or figures, one final evaluation.
-QUIET = [
-    "logger=none",
-    "trainer.accelerator=cpu",
-    "trainer.enable_progress_bar=false",
-    "~callbacks.progress_bar",
-    "~callbacks.checkpoint",
-    "~callbacks.samples",
-    "metrics.num_samples=2500",
-]
+#: The protocol's sample count (the other quiet overrides: ``table_runs.QUIET``).
+PROTOCOL = ["metrics.num_samples=2500"]
 
 #: The rows of the table: name -> overrides added to ``data=<dataset>`` (plain GAN: the default
 #: non-saturating MLP 3x128, latent 2, Adam 1e-3, batch 256). Per-trick settings are the
@@ -93,92 +81,25 @@ PUBLISHED: dict[str, list[tuple[str, float, float, float | None]]] = {
 def row_overrides(dataset: str, row: str, iterations: int) -> list[str]:
     """The overrides of ``row`` on ``dataset`` (trick rows run ``iterations`` iterations)."""
     if row in TRICK_ROWS:
-        return [f"data={dataset}", f"train.iterations={iterations}", *TRICK_ROWS[row]]
-    return list(PRESET_ROWS[dataset][row])
-
-
-def run_one(overrides: list[str], seed: int, threads: int = 1) -> dict[str, Any]:
-    """Train one ganlab run (``ganlab-train <overrides> seed=<seed>`` without logger, checkpoints
-    or figures) in this process; its final metrics and wall time in seconds."""
-    import torch
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from ganlab.app.cli import config_dir
-    from ganlab.app.train import train
-
-    torch.set_num_threads(threads)
-    with tempfile.TemporaryDirectory() as out:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose(
-                config_name="train",
-                overrides=[*QUIET, *overrides, f"seed={seed}"],
-                return_hydra_config=True,
-            )
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = out
-            cfg.hydra.job.num = 0
-            if cfg.callbacks.get("evaluation") is not None:
-                cfg.metrics.every_n_iterations = 0  # final evaluation only
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg["hydra"]
-        iterations = int(cfg.train.iterations)
-        start, cpu_start = time.perf_counter(), time.process_time()
-        metrics = train(cfg)
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    return {
-        "modes_covered": int(metrics["modes_covered"]),
-        "num_modes": int(metrics["num_modes"]),
-        "hq_fraction": float(metrics["hq_fraction"]),
-        "reverse_kl": float(metrics["reverse_kl"]),
-        "iterations": iterations,
-        "wall_s": round(wall, 1),
-        "cpu_s": round(cpu, 1),
-        "threads": threads,
-        "machine": f"{os.cpu_count()}-core {platform.machine()}, torch {torch.__version__}",
-    }
+        return [*PROTOCOL, f"data={dataset}", f"train.iterations={iterations}", *TRICK_ROWS[row]]
+    return [*PROTOCOL, *PRESET_ROWS[dataset][row]]
 
 
 def _job(dataset: str, row: str, seed: int, iterations: int, threads: int) -> dict[str, Any]:
     os.environ.setdefault("WANDB_MODE", "offline")
     overrides = row_overrides(dataset, row, iterations)
-    result = run_one(overrides, seed, threads)
+    result = tr.run_one(overrides, seed, threads)
     return {"dataset": dataset, "row": row, "seed": seed, "overrides": overrides, **result}
-
-
-def load(path: Path) -> list[dict[str, Any]]:
-    """The runs recorded in ``path`` (one JSON object per line)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _mean_std(values: list[float]) -> str:
-    finite = [v for v in values if not math.isinf(v)]
-    if len(finite) < len(values):  # no high-quality sample at all: KL undefined, reported ∞
-        rest = f"; the others {_mean_std(finite)}" if finite else ""
-        return f"∞ in {len(values) - len(finite)} of {len(values)} seeds{rest}"
-    mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.3g}"  # one seed: no spread to report
-    return f"{mean:.3g} ± {statistics.stdev(values):.2g}"
 
 
 def summarize(runs: list[dict[str, Any]], dataset: str, row: str) -> dict[str, Any] | None:
     """Mean ± std over seeds of ``row`` on ``dataset`` (runs of the longest length only)."""
-    mine = [r for r in runs if r["dataset"] == dataset and r["row"] == row]
-    if not mine:
+    rs = tr.latest(runs, lambda r: r["dataset"] == dataset and r["row"] == row)
+    if not rs:
         return None
-    iterations = max(r["iterations"] for r in mine)
-    by_seed = {r["seed"]: r for r in mine if r["iterations"] == iterations}
-    rs = [by_seed[s] for s in sorted(by_seed)]
     return {
-        "seeds": sorted(by_seed),
-        "iterations": iterations,
+        "seeds": [r["seed"] for r in rs],
+        "iterations": rs[0]["iterations"],
         "modes": [r["modes_covered"] for r in rs],
         "hq": [100 * r["hq_fraction"] for r in rs],
         "kl": [r["reverse_kl"] for r in rs],
@@ -231,8 +152,8 @@ def markdown(runs: list[dict[str, Any]], iterations: int) -> str:
                 continue
             seeds = ",".join(str(x) for x in s["seeds"])
             lines.append(
-                f"| {row} | {s['iterations']} | {seeds} | {_mean_std(s['modes'])} "
-                f"/ {s['num_modes']} | {_mean_std(s['hq'])} | {_mean_std(s['kl'])} "
+                f"| {row} | {s['iterations']} | {seeds} | {tr.mean_std(s['modes'])} "
+                f"/ {s['num_modes']} | {tr.mean_std(s['hq'])} | {tr.mean_std(s['kl'])} "
                 f"| {statistics.fmean(s['wall']):.0f} | {'; '.join(s['machine'])} |"
             )
         for name, modes, hq, kl in PUBLISHED[dataset]:
@@ -297,28 +218,17 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", default="0,1,2,3,4")
+    tr.add_common_arguments(p, RESULTS)
     p.add_argument("--iterations", type=int, default=5000, help="iterations of the trick rows")
     p.add_argument("--only", default="", help="comma-separated rows (names or 'best')")
     p.add_argument("--datasets", default=",".join(DATASETS))
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--results", type=Path, default=RESULTS)
-    p.add_argument("--table-only", action="store_true", help="rebuild the table, run nothing")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    datasets = [d for d in args.datasets.split(",") if d]
-    for d in datasets:
-        if d not in DATASETS:
-            sys.exit(f"toy_table: error: unknown dataset {d!r}; valid: {', '.join(DATASETS)}")
-    only = [o for o in args.only.split(",") if o]
-    for o in only:
-        if o != "best" and o not in TRICK_ROWS:
-            sys.exit(f"toy_table: error: unknown row {o!r}; valid: best, {', '.join(TRICK_ROWS)}")
+    seeds = tr.int_list(args.seeds)
+    datasets = tr.names(args.datasets, DATASETS, "toy_table", "dataset")
+    only = tr.names(args.only, ["best", *TRICK_ROWS], "toy_table", "row")
     raw = args.results / "toy_table.json"
-    runs = load(raw)
-    args_text = " ".join(argv if argv is not None else sys.argv[1:])
-    command = f"python benchmarks/toy_table.py {args_text}".strip()
+    runs = tr.load(raw)
+    command = tr.command_line("toy_table.py", argv, sys.argv[1:])
 
     def wanted(dataset: str, row: str) -> bool:
         if not only:
@@ -338,19 +248,13 @@ def main(argv: list[str] | None = None) -> None:
                 if its is None and any(k[:3] == (dataset, row, seed) for k in done):
                     continue
                 todo.append((dataset, row, seed, args.iterations, args.threads))
+    args.results.mkdir(parents=True, exist_ok=True)
     if not args.table_only and todo:
-        args.results.mkdir(parents=True, exist_ok=True)
         print(f"toy_table: {len(todo)} runs, {args.jobs} at a time", flush=True)
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_job, *t): t for t in todo}
-            for fut in as_completed(futures):
-                r = {**fut.result(), "command": command}
-                with open(raw, "a") as f:
-                    f.write(json.dumps(r) + "\n")
-                print(f"{r['dataset']:9s} {r['row']:30s} seed {r['seed']}: "
-                      f"{r['modes_covered']}/{r['num_modes']} modes, hq {r['hq_fraction']:.3f}, "
-                      f"KL {r['reverse_kl']:.4f}, {r['wall_s']:.0f} s", flush=True)
-        runs = load(raw)
+
+        record = tr.recorder(raw, command, lambda r: tr.toy_line(r, r["row"]))
+        tr.run_all(todo, _job, args.jobs, record)
+        runs = tr.load(raw)
     table = markdown(runs, args.iterations)
     (args.results / "toy_table.md").write_text(table + "\n")
     plot(runs, args.results / "toy_table.png")

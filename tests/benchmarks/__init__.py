@@ -1,0 +1,1 @@
+"""The benchmark scripts of benchmarks/ at tiny budgets, and their table builders."""
