@@ -53,9 +53,9 @@ def test_wandb_run_has_config_tags_scalars_and_pictures(make_cfg, tmp_path, no_c
         run = wandb.run
         assert run is not None and run.offline
         assert run.group == "default"
-        # Loss, networks and data, then each command-line override (a sweep's values).
-        assert list(run.tags[:4]) == ["loss=hinge", "generator=mlp", "discriminator=mlp",
-                                      "data=toy_grid"]
+        # Data, the family's (loss and networks), then each command-line override.
+        assert list(run.tags[:4]) == ["data=toy_grid", "loss=hinge", "generator=mlp",
+                                      "discriminator=mlp"]
         assert "train.iterations=20" in run.tags
         assert "metrics.every_n_iterations=10" in run.tags
         assert len(run.tags) == len(set(run.tags))

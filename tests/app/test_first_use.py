@@ -75,6 +75,7 @@ def test_another_datas_default_classifier_is_made_from_its_config(make_cfg, tmp_
     made = OmegaConf.to_container(trained[0], resolve=True)
     assert made["data"]["_target_"] == "ganlab.data.images.MNISTOffline"
     assert made["classifier"]["out"] == str(path)
+    assert made["classifier"]["data_name"] == "mnist_offline"  # recorded in the file
     assert capsys.readouterr().out.splitlines()[0] == (
         "ganlab: no classifier for data=mnist_offline yet: training it first (as "
         f"ganlab-train-classifier data=mnist_offline), kept at {path}")

@@ -51,8 +51,11 @@ def classifier_config(cfg: DictConfig, out: Path, data_name: str | None = None) 
     node = cfg.data if data_name is None else \
         OmegaConf.load(Path(config_dir()) / "data" / f"{data_name}.yaml")
     data = OmegaConf.to_container(node, resolve=False)  # ${seed}, ${train.*}: the base's
+    classifier = {"out": str(out)}
+    if data_name is not None:  # recorded in the file instead of this run's data
+        classifier["data_name"] = data_name
     return OmegaConf.merge(base, {"data": data, "paths": {"data_dir": str(cfg.paths.data_dir)},
-                                  "classifier": {"out": str(out)}})
+                                  "classifier": classifier})
 
 
 def labelled_images(datamodule: Any) -> bool:

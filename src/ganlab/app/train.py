@@ -54,7 +54,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             run.config.update({k: identity[k] for k in ("variant", "sweep", "seed")},
                               allow_val_change=True)
             tags = list(run.tags or ())
-            run.tags = tuple(tags + [t for t in extra_tags if t not in tags])
+            run.tags = tuple(dict.fromkeys(tags + extra_tags))  # each tag once, in order
     if rank_zero:
         save_wandb_id(cfg, trainer)
         folder = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath")

@@ -100,6 +100,7 @@ class GAN(Family):
         listed = [*loss.plugins(), self.conditioning, *plugins]
         check(run_components(self.players, loss, listed, data_capabilities, names or {}))
         self.plugins = PluginList(listed)
+        self.names = dict(names or {})
         setup = Setup(self.players, loss, {"generator": g_optimizer, "discriminator": d_optimizer},
                       self.total_iterations, tuple(data_shape), self.sample_latent,
                       self.latent_dim, int(seed))
@@ -170,7 +171,10 @@ class GAN(Family):
         self.plugins.load_state_dict(state.get("plugins", {}))
 
     def tags(self) -> list[str]:
-        return self.plugins.tags()
+        """``loss=``, ``generator=``, ``discriminator=`` (their config names), then the
+        plugins'."""
+        return [*(f"{g}={self.names[g]}" for g in ("loss", "generator", "discriminator")
+                  if g in self.names), *self.plugins.tags()]
 
     # -- the step --------------------------------------------------------------------------
     def critic(self, x: Tensor, condition: Any) -> Tensor:

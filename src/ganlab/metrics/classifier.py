@@ -284,7 +284,8 @@ def labelled_splits(cfg: DictConfig) -> dict[str, Any]:
     from ganlab.core.config import build, choice
     from ganlab.data.images import ImageDataModule
 
-    name = choice("data")
+    # The data's config name: the run's choice, or the one a caller trains for (first use).
+    name = cfg.classifier.get("data_name") or choice("data")
     dm = build(cfg.data, "data")
     dm.setup("fit")
     per_channel = bool(getattr(dm, "per_channel_digits", False))
