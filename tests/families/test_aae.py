@@ -4,15 +4,25 @@ metrics and pictures."""
 
 from __future__ import annotations
 
-import copy
-import io
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from family_helpers import (
+    assert_sgd_step,
+    assert_unchanged,
+    context,
+    hand_grads,
+    restored,
+    resumed_context,
+    same_outputs,
+    saved_state,
+    sgd,
+    snapshot,
+    softplus,
+)
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
@@ -27,12 +37,7 @@ from ganlab.families.aae import AAE
 from ganlab.metrics.mmd import median_distance, mmd2_unbiased
 from ganlab.nets.mlp import MLPDiscriminator, MLPEncoder, MLPGenerator
 
-LR = 0.1
 SHAPE = (3,)
-
-
-def sgd(params: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=LR)
 
 
 def tiny_aae(prior: Prior | None = None, seed: int = 0) -> AAE:
@@ -47,56 +52,9 @@ def tiny_aae(prior: Prior | None = None, seed: int = 0) -> AAE:
     )
 
 
-def context(family: AAE, noise_seed: int = 3) -> TrainContext:
-    nets = family.networks()
-    optimizers = {name: factory([p for role in roles for p in nets[role].parameters()])
-                  for name, (factory, roles) in family.optimizers().items()}
-    return TrainContext(iteration=0, total_iterations=10, optimizers=optimizers,
-                        backward=lambda c: c.backward(), noise=torch.Generator().manual_seed(
-                            noise_seed))
-
-
 def batch(seed: int = 1, n: int = 8) -> tuple[Tensor, Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, *SHAPE, generator=g), torch.randint(10, (n,), generator=g)
-
-
-def snapshot(family: AAE) -> dict[str, dict[str, Tensor]]:
-    return {role: {k: v.detach().clone() for k, v in net.state_dict().items()}
-            for role, net in family.networks().items()}
-
-
-def assert_unchanged(before: dict[str, dict[str, Tensor]], family: AAE, roles: list[str]) -> None:
-    for role in roles:
-        for k, v in family.networks()[role].state_dict().items():
-            assert torch.equal(v, before[role][k]), f"{role}.{k} changed"
-
-
-def assert_sgd_step(before: dict[str, dict[str, Tensor]], family: AAE,
-                    grads: dict[str, dict[str, Tensor]]) -> None:
-    """Every parameter of ``grads``' roles moved by exactly ``-LR * grad``."""
-    for role, by_name in grads.items():
-        params = dict(family.networks()[role].named_parameters())
-        for name, grad in by_name.items():
-            assert not torch.equal(params[name].detach(), before[role][name])
-            torch.testing.assert_close(params[name].detach(), before[role][name] - LR * grad,
-                                       atol=1e-7, rtol=0)
-
-
-def hand_grads(cost: Callable[[dict[str, nn.Module]], Tensor], family: AAE, roles: list[str]
-               ) -> dict[str, dict[str, Tensor]]:
-    """Gradients of ``cost`` (a function of copies of the networks) w.r.t. ``roles``."""
-    nets = {role: copy.deepcopy(net) for role, net in family.networks().items()}
-    named = [(role, name, p) for role in roles for name, p in nets[role].named_parameters()]
-    grads = torch.autograd.grad(cost(nets), [p for _, _, p in named])
-    out: dict[str, dict[str, Tensor]] = {role: {} for role in roles}
-    for (role, name, _), g in zip(named, grads, strict=True):
-        out[role][name] = g
-    return out
-
-
-def softplus(t: Tensor) -> Tensor:
-    return torch.log1p(torch.exp(t))
 
 
 def test_reconstruction_phase_steps_encoder_and_decoder_only() -> None:
@@ -111,18 +69,11 @@ def test_reconstruction_phase_steps_encoder_and_decoder_only() -> None:
 
     grads = hand_grads(cost, family, ["encoder", "decoder"])
     value = family.reconstruction_phase(x, ctx)
-    assert_sgd_step(before, family, grads)
+    assert_sgd_step(before, family, grads, atol=1e-7, rtol=0)
     assert_unchanged(before, family, ["discriminator"])
     with torch.no_grad():
-        old = cost(dict(zip(("encoder", "decoder"), _restore(before, family), strict=True)))
+        old = cost(restored(before, family))
     assert value.item() == pytest.approx(old.item(), rel=1e-6)
-
-
-def _restore(before: dict[str, dict[str, Tensor]], family: AAE) -> tuple[nn.Module, nn.Module]:
-    enc, dec = copy.deepcopy(family.encoder), copy.deepcopy(family.decoder)
-    enc.load_state_dict(before["encoder"])
-    dec.load_state_dict(before["decoder"])
-    return enc, dec
 
 
 @pytest.mark.parametrize("conditioned", [False, True], ids=["normal", "label_mixture"])
@@ -154,11 +105,9 @@ def test_discriminator_phase_steps_the_discriminator_only(conditioned: bool) -> 
     out = family.discriminator_phase(x, y, ctx)
     # The codes are constants of D's cost: nothing back-propagates into the encoder.
     assert all(p.grad is None for p in family.encoder.parameters())
-    assert_sgd_step(before, family, grads)
+    assert_sgd_step(before, family, grads, atol=1e-7, rtol=0)
     assert_unchanged(before, family, ["encoder", "decoder"])
-    old = {role: copy.deepcopy(net) for role, net in family.networks().items()}
-    for role, net in old.items():
-        net.load_state_dict(before[role])
+    old = restored(before, family)
     d = old["discriminator"]
     with torch.no_grad():
         assert out["d_loss"].item() == pytest.approx(cost(old).item(), rel=1e-6)
@@ -183,7 +132,7 @@ def test_generator_phase_steps_the_encoder_only(conditioned: bool) -> None:
 
     grads = hand_grads(cost, family, ["encoder"])
     value = family.generator_phase(x, y, ctx)
-    assert_sgd_step(before, family, grads)
+    assert_sgd_step(before, family, grads, atol=1e-7, rtol=0)
     assert_unchanged(before, family, ["decoder", "discriminator"])
     assert value.requires_grad is False
 
@@ -211,7 +160,7 @@ def run(family: AAE, ctx: TrainContext, steps: range) -> list[dict[str, Tensor]]
 def test_train_step_is_fixed_by_the_seeds() -> None:
     a, b = tiny_aae(LabelMixture()), tiny_aae(LabelMixture())
     out_a, out_b = run(a, context(a), range(3)), run(b, context(b), range(3))
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(out_a, out_b, strict=True) for k in p)
+    assert same_outputs(out_a, out_b)
     assert_unchanged(snapshot(b), a, ["encoder", "decoder", "discriminator"])
     c = tiny_aae(LabelMixture())
     run(c, context(c, noise_seed=4), range(3))
@@ -226,23 +175,11 @@ def test_resume_from_saved_state_is_bit_exact() -> None:
     first = tiny_aae()
     ctx1 = context(first)
     run(first, ctx1, range(2))
-    buffer = io.BytesIO()
-    torch.save({"networks": {r: n.state_dict() for r, n in first.networks().items()},
-                "optimizers": {k: o.state_dict() for k, o in ctx1.optimizers.items()},
-                "noise": ctx1.noise.get_state(), "family": first.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
+    saved = saved_state(first, ctx1)
 
     resumed = tiny_aae(seed=99)  # other initial weights: everything must come from the state
-    for role, net in resumed.networks().items():
-        net.load_state_dict(saved["networks"][role])
-    resumed.load_state_dict(saved["family"])
-    ctx2 = context(resumed, noise_seed=0)
-    for k, o in ctx2.optimizers.items():
-        o.load_state_dict(saved["optimizers"][k])
-    ctx2.noise.set_state(saved["noise"])
-    got = run(resumed, ctx2, range(2, 4))
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(expected[2:], got, strict=True) for k in p)
+    got = run(resumed, resumed_context(resumed, saved), range(2, 4))
+    assert same_outputs(expected[2:], got)
     assert_unchanged(snapshot(straight), resumed, ["encoder", "decoder", "discriminator"])
 
 

@@ -16,9 +16,11 @@ from family_helpers import (
     assert_unchanged,
     context,
     hand_grads,
+    log_bernoulli,
     restored,
     sgd,
     snapshot,
+    softplus,
 )
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -52,16 +54,6 @@ def tiny_avb(seed: int = 0, elbo_samples: int = 4) -> AVB:
 def images(seed: int = 1, n: int = 8) -> Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, *SHAPE, generator=g) * 2 - 1
-
-
-def log_bernoulli(logits: Tensor, x: Tensor) -> Tensor:
-    """Per image: sum over pixels of t log σ(l) + (1 - t) log(1 - σ(l)), t = (x + 1) / 2."""
-    t, p = (x + 1) / 2, torch.sigmoid(logits)
-    return (t * torch.log(p) + (1 - t) * torch.log(1 - p)).flatten(1).sum(1)
-
-
-def softplus(t: Tensor) -> Tensor:
-    return torch.log1p(torch.exp(t))
 
 
 def test_bernoulli_likelihood_and_mean() -> None:

@@ -5,13 +5,23 @@ resume (the pools included), building from the config, metrics and pictures by h
 from __future__ import annotations
 
 import copy
-import io
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
+from family_helpers import (
+    assert_sgd_step,
+    assert_unchanged,
+    context,
+    copies,
+    hand_grads,
+    resumed_context,
+    same_outputs,
+    saved_state,
+    sgd,
+    snapshot,
+)
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
@@ -25,13 +35,8 @@ from ganlab.families.cyclegan import CycleGAN, ImagePool
 from ganlab.metrics.classifier import ClassifierExtractor, DigitClassifier
 from ganlab.nets.cyclegan import PatchDiscriminator, ResnetTranslator
 
-LR = 0.1
 SHAPE = (1, 8, 8)
 ROLES = ["generator_xy", "generator_yx", "discriminator_y", "discriminator_x"]
-
-
-def sgd(params: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=LR)
 
 
 def tiny(seed: int = 0, cycle: float = 10.0, identity: float = 0.0, pool: int = 50,
@@ -46,56 +51,9 @@ def tiny(seed: int = 0, cycle: float = 10.0, identity: float = 0.0, pool: int = 
         cycle_weight=cycle, identity_weight=identity, pool_size=pool, **kwargs)
 
 
-def context(family: CycleGAN, noise_seed: int = 3) -> TrainContext:
-    nets = family.networks()
-    optimizers = {name: factory([p for role in roles for p in nets[role].parameters()])
-                  for name, (factory, roles) in family.optimizers().items()}
-    return TrainContext(iteration=0, total_iterations=10, optimizers=optimizers,
-                        backward=lambda c: c.backward(), noise=torch.Generator().manual_seed(
-                            noise_seed))
-
-
 def batch(seed: int = 1, n: int = 6) -> tuple[Tensor, Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, *SHAPE, generator=g) * 2 - 1, torch.rand(n, *SHAPE, generator=g) * 2 - 1
-
-
-def snapshot(family: CycleGAN) -> dict[str, dict[str, Tensor]]:
-    return {role: {k: v.detach().clone() for k, v in net.state_dict().items()}
-            for role, net in family.networks().items()}
-
-
-def assert_unchanged(before: dict[str, dict[str, Tensor]], family: CycleGAN,
-                     roles: list[str]) -> None:
-    for role in roles:
-        for k, v in family.networks()[role].state_dict().items():
-            assert torch.equal(v, before[role][k]), f"{role}.{k} changed"
-
-
-def assert_sgd_step(before: dict[str, dict[str, Tensor]], family: CycleGAN,
-                    grads: dict[str, dict[str, Tensor]]) -> None:
-    """Every parameter of ``grads``' roles moved by exactly ``-LR * grad``."""
-    for role, by_name in grads.items():
-        params = dict(family.networks()[role].named_parameters())
-        for name, grad in by_name.items():
-            torch.testing.assert_close(params[name].detach(), before[role][name] - LR * grad,
-                                       atol=1e-7, rtol=0)
-        assert any(not torch.equal(params[n].detach(), before[role][n]) for n in by_name), role
-
-
-def copies(family: CycleGAN) -> dict[str, nn.Module]:
-    return {role: copy.deepcopy(net) for role, net in family.networks().items()}
-
-
-def hand_grads(cost: Callable[[dict[str, nn.Module]], Tensor], nets: dict[str, nn.Module],
-               roles: list[str]) -> dict[str, dict[str, Tensor]]:
-    """Gradients of ``cost`` (a function of the networks ``nets``) w.r.t. ``roles``."""
-    named = [(role, name, p) for role in roles for name, p in nets[role].named_parameters()]
-    grads = torch.autograd.grad(cost(nets), [p for _, _, p in named])
-    out: dict[str, dict[str, Tensor]] = {role: {} for role in roles}
-    for (role, name, _), g in zip(named, grads, strict=True):
-        out[role][name] = g
-    return out
 
 
 def mean_abs(a: Tensor, b: Tensor) -> Tensor:
@@ -200,9 +158,9 @@ def test_generator_phase_steps_g_and_f_only(cycle: float, identity: float) -> No
         total = total + cycle * (mean_abs(f(gx), x) + mean_abs(g(fy), y))
         return total + identity * (mean_abs(g(y), y) + mean_abs(f(x), x))
 
-    grads = hand_grads(cost, copies(family), ["generator_xy", "generator_yx"])
+    grads = hand_grads(cost, family, ["generator_xy", "generator_yx"])
     out, fake_y, fake_x = family.generator_phase(x, y, ctx)
-    assert_sgd_step(before, family, grads)
+    assert_sgd_step(before, family, grads, atol=1e-7, rtol=0, moved="any")
     assert_unchanged(before, family, ["discriminator_y", "discriminator_x"])
     with torch.no_grad():
         assert out["g_cost"].item() == pytest.approx(cost(old).item(), rel=1e-6)
@@ -229,9 +187,9 @@ def test_discriminator_phase_steps_its_discriminator_only(name: str) -> None:
         d = nets[name]
         return 0.5 * squares(d(real), 1.0) + 0.5 * squares(d(fake), 0.0)
 
-    grads = hand_grads(cost, copies(family), [name])
+    grads = hand_grads(cost, family, [name])
     value = family.discriminator_phase(name, real, fake, ctx)
-    assert_sgd_step(before, family, grads)
+    assert_sgd_step(before, family, grads, atol=1e-7, rtol=0, moved="any")
     others = [r for r in ROLES if r != name]
     assert_unchanged(before, family, others)
     old = copies(family)
@@ -282,7 +240,7 @@ def run(family: CycleGAN, ctx: TrainContext, steps: range) -> list[dict[str, Ten
 def test_train_step_is_fixed_by_the_seeds() -> None:
     a, b = tiny(pool=4), tiny(pool=4)
     out_a, out_b = run(a, context(a), range(3)), run(b, context(b), range(3))
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(out_a, out_b, strict=True) for k in p)
+    assert same_outputs(out_a, out_b)
     assert_unchanged(snapshot(b), a, ROLES)
     c = tiny(pool=4)
     run(c, context(c, noise_seed=4), range(3))  # other pool choices
@@ -297,31 +255,19 @@ def test_resume_from_saved_state_is_bit_exact() -> None:
     first = tiny(pool=4)
     ctx1 = context(first)
     run(first, ctx1, range(2))
-    buffer = io.BytesIO()
-    torch.save({"networks": {r: n.state_dict() for r, n in first.networks().items()},
-                "optimizers": {k: o.state_dict() for k, o in ctx1.optimizers.items()},
-                "noise": ctx1.noise.get_state(), "family": first.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
+    saved = saved_state(first, ctx1)
 
     def resume(family_state: dict[str, Any]) -> tuple[CycleGAN, list[dict[str, Tensor]]]:
         resumed = tiny(seed=99, pool=4)  # other weights: everything must come from the state
-        for role, net in resumed.networks().items():
-            net.load_state_dict(saved["networks"][role])
-        resumed.load_state_dict(family_state)
-        ctx2 = context(resumed, noise_seed=0)
-        for k, o in ctx2.optimizers.items():
-            o.load_state_dict(saved["optimizers"][k])
-        ctx2.noise.set_state(saved["noise"])
-        return resumed, run(resumed, ctx2, range(2, 4))
+        return resumed, run(resumed, resumed_context(resumed, saved, family_state),
+                            range(2, 4))
 
     resumed, got = resume(saved["family"])
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(expected[2:], got, strict=True) for k in p)
+    assert same_outputs(expected[2:], got)
     assert_unchanged(snapshot(straight), resumed, ROLES)
     # Control: without the pools' state the run differs.
     _, lost = resume({})
-    assert not all(torch.equal(p[k], q[k]) for p, q in zip(expected[2:], lost, strict=True)
-                   for k in p)
+    assert not same_outputs(expected[2:], lost)
 
 
 def test_interface() -> None:

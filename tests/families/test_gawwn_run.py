@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
+from family_helpers import check_resume, checkpoint_roles, picture_kinds
 
 from ganlab.app.train import train
 
@@ -15,10 +15,6 @@ SMALL = ["experiment=gawwn_mnist_offline", "model.generator.width=4",
          "model.discriminator.width=4", "model.embed_dim=4", "model.latent_dim=8",
          "train.batch_size=16", "metrics.every_n_iterations=0", "metrics.num_samples=100",
          "trainer.deterministic=true"]
-
-
-def state(run: Path, name: str = "last.ckpt") -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / name, weights_only=True)["state_dict"]
 
 
 @pytest.mark.parametrize("where", ["true", "false"], ids=["box", "class_only"])
@@ -33,29 +29,10 @@ def test_twenty_iterations_report_the_families_metrics(make_cfg, classifiers, tm
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["protocol"]["where"] is (where == "true")
     assert saved["protocol"]["num_conditions"] == 500
-    assert sorted(p.name.rsplit("_", 1)[0] for p in (tmp_path / "run" / "samples").iterdir()) \
-        == ["box_overlays", "class_at_boxes", "samples"]
-    assert {k.split(".")[0] for k in state(tmp_path / "run")} == {"generator", "discriminator"}
+    assert picture_kinds(tmp_path / "run") == ["box_overlays", "class_at_boxes", "samples"]
+    assert checkpoint_roles(tmp_path / "run") == {"generator", "discriminator"}
 
 
 def test_resume_is_bit_exact_and_a_perturbed_checkpoint_is_not(make_cfg, classifiers,
                                                                tmp_path: Path) -> None:
-    keep = ["callbacks.checkpoint.every_n_iterations=3",
-            "callbacks.checkpoint.keep_every_n_iterations=3"]
-    full, resumed, perturbed = tmp_path / "full", tmp_path / "resumed", tmp_path / "perturbed"
-    train(make_cfg(*SMALL, *keep, "train.iterations=6", out=full))
-    middle = full / "checkpoints" / "iter_3.ckpt"
-    train(make_cfg(*SMALL, "train.iterations=6", f"ckpt_path={middle}", out=resumed))
-    a, b = state(full), state(resumed)
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    # Control: one weight of the checkpoint changed, so a resume that ignored it would match.
-    ckpt = torch.load(middle, weights_only=False)
-    key = next(k for k in ckpt["state_dict"]
-               if k.startswith("generator.") and k.endswith("weight"))
-    ckpt["state_dict"][key].view(-1)[0] += 0.5
-    torch.save(ckpt, tmp_path / "changed.ckpt")
-    train(make_cfg(*SMALL, "train.iterations=6", f"ckpt_path={tmp_path / 'changed.ckpt'}",
-                   out=perturbed))
-    c = state(perturbed)
-    assert not torch.equal(a[key], c[key])
+    check_resume(make_cfg, tmp_path, SMALL, "generator")

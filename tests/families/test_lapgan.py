@@ -5,14 +5,25 @@ the parameter counts of the preset and its baseline (ganlab.families.lapgan)."""
 
 from __future__ import annotations
 
-import copy
-import io
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
+from family_helpers import (
+    assert_sgd_step,
+    assert_unchanged,
+    context,
+    hand_grads,
+    restored,
+    resumed_context,
+    same_outputs,
+    saved_state,
+    sgd,
+    snapshot,
+    softplus,
+)
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
@@ -27,13 +38,8 @@ from ganlab.families.lapgan import LAPGAN
 from ganlab.nets.lapgan import LaplacianSampler, ResidualDiscriminator, ResidualGenerator, up
 from ganlab.nets.mlp import MLPDiscriminator, MLPGenerator
 
-LR = 0.1
 SIDE = 12  # 12 -> 6 -> 3
 N = 6
-
-
-def sgd(params: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=LR)
 
 
 def tiny(seed: int = 0, noise: str = "normal") -> LAPGAN:
@@ -47,15 +53,6 @@ def tiny(seed: int = 0, noise: str = "normal") -> LAPGAN:
                   {"generator": sgd, "discriminator": sgd}, latent_dim=4, noise=noise)
 
 
-def context(family: LAPGAN, noise_seed: int = 3) -> TrainContext:
-    nets = family.networks()
-    optimizers = {name: factory([p for role in roles for p in nets[role].parameters()])
-                  for name, (factory, roles) in family.optimizers().items()}
-    return TrainContext(iteration=0, total_iterations=10, optimizers=optimizers,
-                        backward=lambda c: c.backward(),
-                        noise=torch.Generator().manual_seed(noise_seed))
-
-
 def images(seed: int = 1) -> Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(N, 1, SIDE, SIDE, generator=g) * 2 - 1
@@ -66,40 +63,6 @@ def pyramid(x: Tensor) -> list[Tensor]:
     from ganlab.nets.lapgan import down
 
     return [x, down(x), down(down(x))]
-
-
-def snapshot(family: LAPGAN) -> dict[str, dict[str, Tensor]]:
-    return {role: {k: v.detach().clone() for k, v in net.state_dict().items()}
-            for role, net in family.networks().items()}
-
-
-def assert_unchanged(before: dict[str, dict[str, Tensor]], family: LAPGAN, roles: list[str]
-                     ) -> None:
-    for role in roles:
-        for k, v in family.networks()[role].state_dict().items():
-            assert torch.equal(v, before[role][k]), f"{role}.{k} changed"
-
-
-def assert_sgd_step(before: dict[str, dict[str, Tensor]], family: LAPGAN,
-                    grads: dict[str, dict[str, Tensor]]) -> None:
-    for role, by_name in grads.items():
-        params = dict(family.networks()[role].named_parameters())
-        for name, grad in by_name.items():
-            assert not torch.equal(params[name].detach(), before[role][name]), f"{role}.{name}"
-            torch.testing.assert_close(params[name].detach(), before[role][name] - LR * grad,
-                                       atol=1e-7, rtol=0)
-
-
-def hand_grads(cost: Callable[[dict[str, nn.Module]], Tensor], family: LAPGAN, role: str
-               ) -> dict[str, dict[str, Tensor]]:
-    nets = {r: copy.deepcopy(net) for r, net in family.networks().items()}
-    named = list(nets[role].named_parameters())
-    grads = torch.autograd.grad(cost(nets), [p for _, p in named])
-    return {role: {name: g for (name, _), g in zip(named, grads, strict=True)}}
-
-
-def softplus(t: Tensor) -> Tensor:
-    return torch.log1p(torch.exp(t))
 
 
 def level_inputs(x: Tensor, level: int) -> tuple[Tensor, Tensor | None]:
@@ -140,14 +103,12 @@ def test_discriminator_step_moves_its_level_only(level: int) -> None:
             fake = g(z, cond)
         return 0.5 * softplus(-d(real, cond)).mean() + 0.5 * softplus(d(fake, cond)).mean()
 
-    grads = hand_grads(cost, family, f"discriminator_{level}")
+    grads = hand_grads(cost, family, [f"discriminator_{level}"])
     out = family.discriminator_step(level, real, cond, ctx)
     assert all(p.grad is None for p in family.generators[level].parameters())
-    assert_sgd_step(before, family, grads)
+    assert_sgd_step(before, family, grads, atol=1e-7, rtol=0)
     assert_unchanged(before, family, [r for r in ALL if r != f"discriminator_{level}"])
-    old = {r: copy.deepcopy(net) for r, net in family.networks().items()}
-    for r, net in old.items():
-        net.load_state_dict(before[r])
+    old = restored(before, family)
     g, d = players(old, level)
     with torch.no_grad():
         assert out[f"d_loss_{level}"].item() == pytest.approx(cost(old).item(), rel=1e-6)
@@ -169,16 +130,14 @@ def test_generator_step_moves_its_level_only(level: int) -> None:
         g, d = players(nets, level)
         return 0.5 * softplus(-d(g(z, cond), cond)).mean()
 
-    grads = hand_grads(cost, family, f"generator_{level}")
+    grads = hand_grads(cost, family, [f"generator_{level}"])
     value = family.generator_step(level, N, cond, ctx, real)
-    assert_sgd_step(before, family, grads)
+    assert_sgd_step(before, family, grads, atol=1e-7, rtol=0)
     assert_unchanged(before, family, [r for r in ALL if r != f"generator_{level}"])
     # D_k took no gradient, and is trainable again afterwards.
     assert all(p.grad is None and p.requires_grad
                for p in family.discriminators[level].parameters())
-    old = {r: copy.deepcopy(net) for r, net in family.networks().items()}
-    for r, net in old.items():
-        net.load_state_dict(before[r])
+    old = restored(before, family)
     with torch.no_grad():
         assert value.item() == pytest.approx(cost(old).item(), rel=1e-6)
     assert not value.requires_grad
@@ -236,7 +195,7 @@ def run(family: LAPGAN, ctx: TrainContext, steps: range) -> list[dict[str, Tenso
 def test_train_step_is_fixed_by_the_seeds() -> None:
     a, b = tiny(), tiny()
     out_a, out_b = run(a, context(a), range(3)), run(b, context(b), range(3))
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(out_a, out_b, strict=True) for k in p)
+    assert same_outputs(out_a, out_b)
     assert_unchanged(snapshot(b), a, ALL)
     c = tiny()
     run(c, context(c, noise_seed=4), range(3))
@@ -249,21 +208,10 @@ def test_resume_from_saved_state_is_bit_exact() -> None:
     first = tiny()
     ctx1 = context(first)
     run(first, ctx1, range(2))
-    buffer = io.BytesIO()
-    torch.save({"networks": {r: n.state_dict() for r, n in first.networks().items()},
-                "optimizers": {k: o.state_dict() for k, o in ctx1.optimizers.items()},
-                "noise": ctx1.noise.get_state()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
+    saved = saved_state(first, ctx1)
     resumed = tiny(seed=99)
-    for role, net in resumed.networks().items():
-        net.load_state_dict(saved["networks"][role])
-    ctx2 = context(resumed, noise_seed=0)
-    for k, o in ctx2.optimizers.items():
-        o.load_state_dict(saved["optimizers"][k])
-    ctx2.noise.set_state(saved["noise"])
-    got = run(resumed, ctx2, range(2, 4))
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(expected[2:], got, strict=True) for k in p)
+    got = run(resumed, resumed_context(resumed, saved), range(2, 4))
+    assert same_outputs(expected[2:], got)
     assert_unchanged(snapshot(straight), resumed, ALL)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from family_helpers import check_resume, checkpoint_roles
 
 from ganlab.app.train import train
 
@@ -18,10 +19,6 @@ SMALL = ["experiment=lapgan_mnist_offline", "model.coarse.generator.hidden_dim=1
          "metrics.num_samples=100", "trainer.deterministic=true"]
 
 ROLES = {f"{kind}_{k}" for k in range(3) for kind in ("generator", "discriminator")}
-
-
-def state(run: Path, name: str = "last.ckpt") -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / name, weights_only=True)["state_dict"]
 
 
 def test_twenty_iterations_measure_the_pyramids_samples(make_cfg, tmp_path: Path,
@@ -36,7 +33,7 @@ def test_twenty_iterations_measure_the_pyramids_samples(make_cfg, tmp_path: Path
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
         "pyramid_0000010.png", "pyramid_0000020.png", "samples_0000010.png",
         "samples_0000020.png"]
-    assert {k.split(".")[0] for k in state(run)} == ROLES
+    assert checkpoint_roles(run) == ROLES
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["ganlab"]["iteration"] == 20 and ckpt["global_step"] == 6 * 20
     # Every level's costs and D outputs, logged per iteration (train.log_every_n_iterations=5).
@@ -51,26 +48,8 @@ def test_resume_is_bit_exact_and_a_perturbed_checkpoint_is_not(make_cfg, tmp_pat
                                                                ) -> None:
     pytest.importorskip("mlxtend")
     small = [*SMALL, "~extractor", "metrics.every_n_iterations=0"]
-    keep = ["callbacks.checkpoint.every_n_iterations=3",
-            "callbacks.checkpoint.keep_every_n_iterations=3"]
-    full, resumed, perturbed = tmp_path / "full", tmp_path / "resumed", tmp_path / "perturbed"
-    train(make_cfg(*small, *keep, "train.iterations=6", out=full))
-    middle = full / "checkpoints" / "iter_3.ckpt"
-    train(make_cfg(*small, "train.iterations=6", f"ckpt_path={middle}", out=resumed))
-    a, b = state(full), state(resumed)
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    # Control: one weight of the finest generator changed, so a resume that ignored it would
-    # match.
-    ckpt = torch.load(middle, weights_only=False)
-    key = next(k for k in ckpt["state_dict"]
-               if k.startswith("generator_0.") and k.endswith("weight"))
-    ckpt["state_dict"][key].view(-1)[0] += 0.5
-    torch.save(ckpt, tmp_path / "changed.ckpt")
-    train(make_cfg(*small, "train.iterations=6", f"ckpt_path={tmp_path / 'changed.ckpt'}",
-                   out=perturbed))
-    c = state(perturbed)
-    assert not torch.equal(a[key], c[key])
+    # The control: one weight of the finest generator changed.
+    check_resume(make_cfg, tmp_path, small, "generator_0")
 
 
 def test_the_cifar10_preset_without_its_files_names_the_folder(make_cfg, tmp_path: Path) -> None:

@@ -4,14 +4,24 @@ config, metrics and pictures (ganlab.families.pix2pix)."""
 
 from __future__ import annotations
 
-import copy
-import io
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
+from family_helpers import (
+    LR,
+    assert_sgd_step,
+    assert_unchanged,
+    context,
+    restored,
+    resumed_context,
+    same_outputs,
+    saved_state,
+    sgd,
+    snapshot,
+)
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
@@ -26,12 +36,7 @@ from ganlab.metrics import paired
 from ganlab.nets.patchgan import PatchGANDiscriminator
 from ganlab.nets.unet import UNetGenerator
 
-LR = 0.1
 SIDE = 8
-
-
-def sgd(params: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=LR)
 
 
 def tiny(adversarial_weight: float = 1.0, seed: int = 0, l1_weight: float = 100.0) -> Pix2Pix:
@@ -43,31 +48,10 @@ def tiny(adversarial_weight: float = 1.0, seed: int = 0, l1_weight: float = 100.
                    l1_weight=l1_weight, adversarial_weight=adversarial_weight)
 
 
-def context(family: Pix2Pix, noise_seed: int = 3) -> TrainContext:
-    nets = family.networks()
-    optimizers = {name: factory([p for role in roles for p in nets[role].parameters()])
-                  for name, (factory, roles) in family.optimizers().items()}
-    return TrainContext(iteration=0, total_iterations=10, optimizers=optimizers,
-                        backward=lambda c: c.backward(),
-                        noise=torch.Generator().manual_seed(noise_seed))
-
-
 def pairs(seed: int = 1, n: int = 4) -> tuple[Tensor, Tensor]:
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(n, 1, SIDE, SIDE, generator=g) * 2 - 1,
             torch.rand(n, 1, SIDE, SIDE, generator=g) * 2 - 1)
-
-
-def snapshot(family: Pix2Pix) -> dict[str, dict[str, Tensor]]:
-    return {role: {k: v.detach().clone() for k, v in net.state_dict().items()}
-            for role, net in family.networks().items()}
-
-
-def restored(family: Pix2Pix, state: dict[str, dict[str, Tensor]]) -> dict[str, nn.Module]:
-    nets = {role: copy.deepcopy(net) for role, net in family.networks().items()}
-    for role, net in nets.items():
-        net.load_state_dict(state[role])
-    return nets
 
 
 def hand_fake(g: nn.Module, x: Tensor, noise_seed: int = 3) -> Tensor:
@@ -81,18 +65,6 @@ def grads_of(cost: Tensor, net: nn.Module) -> dict[str, Tensor]:
     named = list(net.named_parameters())
     return dict(zip([n for n, _ in named], torch.autograd.grad(cost, [p for _, p in named]),
                     strict=True))
-
-
-def assert_sgd_step(before: dict[str, Tensor], net: nn.Module, grads: dict[str, Tensor]) -> None:
-    for name, p in net.named_parameters():
-        assert not torch.equal(p.detach(), before[name]), name
-        torch.testing.assert_close(p.detach(), before[name] - LR * grads[name], atol=1e-6,
-                                   rtol=0)
-
-
-def assert_params_unchanged(before: dict[str, Tensor], net: nn.Module) -> None:
-    for name, p in net.named_parameters():
-        assert torch.equal(p.detach(), before[name]), name
 
 
 def test_the_dropout_masks_come_from_the_runs_noise() -> None:
@@ -113,7 +85,7 @@ def test_one_iteration_is_the_d_step_then_the_g_step_by_hand() -> None:
     ctx = context(family)
     y, x = pairs()
     before = snapshot(family)
-    old = restored(family, before)
+    old = restored(before, family)
     g, d = old["generator"], old["discriminator"]
     # D's cost, G(x) a constant: 1/2 mean softplus(-D(x, y)) + 1/2 mean softplus(D(x, G(x))).
     fake = hand_fake(g, x)
@@ -132,8 +104,8 @@ def test_one_iteration_is_the_d_step_then_the_g_step_by_hand() -> None:
     g_grads = grads_of(g_cost, g)
 
     out = family.train_step(([y], [x]), ctx)
-    assert_sgd_step(before["discriminator"], family.discriminator, d_grads)
-    assert_sgd_step(before["generator"], family.generator, g_grads)
+    assert_sgd_step(before, family, {"discriminator": d_grads, "generator": g_grads}, atol=1e-6,
+                    rtol=0)
     assert set(out) == {"d_loss", "D_real", "D_fake", "g_loss", "g_adversarial", "l1"}
     assert all(v.dim() == 0 and not v.requires_grad for v in out.values())
     assert out["d_loss"].item() == pytest.approx(d_cost.item(), rel=1e-6)
@@ -152,10 +124,10 @@ def test_the_d_phase_moves_only_d_and_the_g_phase_only_g() -> None:
     before = snapshot(family)
     family.discriminator_phase(x, y, fake, ctx)
     assert all(p.grad is None for p in family.generator.parameters())
-    assert_params_unchanged(before["generator"], family.generator)
+    assert_unchanged(before, family, ["generator"], buffers=False)
     middle = snapshot(family)
     family.generator_phase(x, y, fake, ctx)
-    assert_params_unchanged(middle["discriminator"], family.discriminator)
+    assert_unchanged(middle, family, ["discriminator"], buffers=False)
     assert not torch.equal(family.generator.up[0][1].weight, middle["generator"]["up.0.1.weight"])
 
 
@@ -169,14 +141,14 @@ def test_the_l1_baseline_is_the_same_g_on_l1_alone_without_d() -> None:
     ctx = context(baseline)
     y, x = pairs()
     before = snapshot(baseline)
-    g = restored(baseline, before)["generator"]
+    g = restored(before, baseline)["generator"]
     fake = hand_fake(g, x)
     cost = 100 * (y - fake).abs().mean()
     grads = grads_of(cost, g)
     out = baseline.train_step(([y], [x]), ctx)
     assert set(out) == {"g_loss", "l1"}
     assert out["g_loss"].item() == pytest.approx(cost.item(), rel=1e-6)
-    assert_sgd_step(before["generator"], baseline.generator, grads)
+    assert_sgd_step(before, baseline, {"generator": grads}, atol=1e-6, rtol=0)
     assert baseline.tags() == ["model=pix2pix", "objective=l1_only"]
     assert full.tags() == ["model=pix2pix", "objective=cgan_l1"]
 
@@ -191,22 +163,12 @@ def test_resume_from_saved_state_is_bit_exact() -> None:
     first = tiny()
     ctx1 = context(first)
     run(first, ctx1, range(2))
-    buffer = io.BytesIO()
-    torch.save({"networks": {r: n.state_dict() for r, n in first.networks().items()},
-                "optimizers": {k: o.state_dict() for k, o in ctx1.optimizers.items()},
-                "noise": ctx1.noise.get_state()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
+    saved = saved_state(first, ctx1)
     resumed = tiny(seed=99)
-    for role, net in resumed.networks().items():
-        net.load_state_dict(saved["networks"][role])
-    ctx2 = context(resumed, noise_seed=0)
-    for k, o in ctx2.optimizers.items():
-        o.load_state_dict(saved["optimizers"][k])
-    ctx2.noise.set_state(saved["noise"])
+    ctx2 = resumed_context(resumed, saved)
     torch.manual_seed(555)  # the global stream plays no part
     got = run(resumed, ctx2, range(2, 4))
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(expected[2:], got, strict=True) for k in p)
+    assert same_outputs(expected[2:], got)
 
 
 def test_sample_latent_draws_held_out_sources() -> None:

@@ -5,9 +5,7 @@ determinism and resume, building from the config, metrics and pictures by hand."
 from __future__ import annotations
 
 import copy
-import io
 import warnings
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +15,17 @@ import pytest
 import scipy.linalg
 import torch
 import torch.nn.functional as F
+from family_helpers import (
+    assert_sgd_step,
+    assert_unchanged,
+    context,
+    hand_grads_and_cost,
+    resumed_context,
+    same_outputs,
+    saved_state,
+    sgd,
+    snapshot,
+)
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
@@ -40,12 +49,7 @@ from ganlab.metrics.classifier import ClassifierExtractor, DigitClassifier
 from ganlab.metrics.paired import held_out_pairs
 from ganlab.nets.srresnet import SRGANDiscriminator, SRResNet
 
-LR = 0.1
 SIDE, SCALE = 16, 4
-
-
-def sgd(params: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=LR)
 
 
 def tiny_classifier(seed: int = 7) -> ClassifierExtractor:
@@ -67,14 +71,6 @@ def tiny(kind: str = "srgan", seed: int = 0, content: str = "classifier",
     return SRGAN(g, d, phi, classifier, inputs, {"discriminator": sgd, "generator": sgd})
 
 
-def context(family: SRGAN) -> TrainContext:
-    nets = family.networks()
-    optimizers = {name: factory([p for role in roles for p in nets[role].parameters()])
-                  for name, (factory, roles) in family.optimizers().items()}
-    return TrainContext(iteration=0, total_iterations=10, optimizers=optimizers,
-                        backward=lambda c: c.backward(), noise=torch.Generator().manual_seed(3))
-
-
 def batch(seed: int = 1, n: int = 6) -> tuple[Tensor, Tensor]:
     """Targets ``y`` (n, 1, 16, 16) and their sources ``x`` (n, 1, 4, 4), in [-1, 1]."""
     g = torch.Generator().manual_seed(seed)
@@ -82,45 +78,9 @@ def batch(seed: int = 1, n: int = 6) -> tuple[Tensor, Tensor]:
     return y, F.avg_pool2d(y, SCALE)
 
 
-def snapshot(family: SRGAN) -> dict[str, dict[str, Tensor]]:
-    nets = {**family.networks(), "content": family.content}
-    return {role: {k: v.detach().clone() for k, v in net.state_dict().items()}
-            for role, net in nets.items()}
-
-
-def assert_unchanged(before: dict[str, dict[str, Tensor]], family: SRGAN, roles: list[str],
-                     buffers: bool = True) -> None:
-    nets = {**family.networks(), "content": family.content}
-    for role in roles:
-        params = dict(nets[role].named_parameters())
-        for k, v in nets[role].state_dict().items():
-            if buffers or k in params:
-                assert torch.equal(v, before[role][k]), f"{role}.{k} changed"
-
-
-def assert_sgd_step(before: dict[str, dict[str, Tensor]], family: SRGAN,
-                    grads: dict[str, dict[str, Tensor]]) -> None:
-    """Every parameter of ``grads``' roles moved by exactly ``-LR * grad``."""
-    for role, by_name in grads.items():
-        params = dict(family.networks()[role].named_parameters())
-        for name, grad in by_name.items():
-            torch.testing.assert_close(params[name].detach(), before[role][name] - LR * grad,
-                                       atol=1e-6, rtol=0)
-        assert any(not torch.equal(params[n].detach(), before[role][n]) for n in by_name)
-
-
-def hand_grads(cost: Callable[[dict[str, nn.Module]], Tensor], family: SRGAN, roles: list[str]
-               ) -> tuple[dict[str, dict[str, Tensor]], Tensor]:
-    """Gradients of ``cost`` (a function of copies of the networks) w.r.t. ``roles``, and the
-    cost."""
-    nets = {role: copy.deepcopy(net) for role, net in family.networks().items()}
-    named = [(role, name, p) for role in roles for name, p in nets[role].named_parameters()]
-    value = cost(nets)
-    grads = torch.autograd.grad(value, [p for _, _, p in named])
-    out: dict[str, dict[str, Tensor]] = {role: {} for role in roles}
-    for (role, name, _), g in zip(named, grads, strict=True):
-        out[role][name] = g
-    return out, value.detach()
+def with_content(family: SRGAN) -> dict[str, nn.Module]:
+    """The family's networks and its fixed content network."""
+    return {**family.networks(), "content": family.content}
 
 
 def phi(family: SRGAN, images: Tensor) -> Tensor:
@@ -136,18 +96,18 @@ def test_discriminator_phase_steps_the_discriminator_only() -> None:
     y, x = batch()
     with torch.no_grad():
         fake = family.generator(x)
-    before = snapshot(family)
+    before = snapshot(with_content(family))
 
     def cost(nets: dict[str, nn.Module]) -> Tensor:
         d = nets["discriminator"]
         return 0.5 * torch.log1p(torch.exp(-d(y))).mean() + \
             0.5 * torch.log1p(torch.exp(d(fake))).mean()
 
-    grads, value = hand_grads(cost, family, ["discriminator"])
+    grads, value = hand_grads_and_cost(cost, family, ["discriminator"])
     out = family.discriminator_phase(y, fake, ctx)
     assert all(p.grad is None for p in family.generator.parameters())
-    assert_sgd_step(before, family, grads)
-    assert_unchanged(before, family, ["generator", "content"])
+    assert_sgd_step(before, family, grads, atol=1e-6, rtol=0, moved="any")
+    assert_unchanged(before, with_content(family), ["generator", "content"])
     assert out["d_loss"].item() == pytest.approx(value.item(), rel=1e-6)
     old = copy.deepcopy(family.discriminator)
     old.load_state_dict(before["discriminator"])
@@ -161,7 +121,7 @@ def test_generator_phase_steps_the_generator_only(content: str) -> None:
     family = tiny(content=content)
     ctx = context(family)
     y, x = batch()
-    before = snapshot(family)
+    before = snapshot(with_content(family))
 
     def cost(nets: dict[str, nn.Module]) -> Tensor:
         out = nets["generator"](x)
@@ -172,11 +132,11 @@ def test_generator_phase_steps_the_generator_only(content: str) -> None:
         adversarial = -torch.log(torch.sigmoid(nets["discriminator"](out))).mean()
         return l_x + 1e-3 * adversarial
 
-    grads, value = hand_grads(cost, family, ["generator"])
+    grads, value = hand_grads_and_cost(cost, family, ["generator"])
     out = family.generator_phase(y, x, ctx)
-    assert_sgd_step(before, family, grads)
-    assert_unchanged(before, family, ["discriminator", "content"], buffers=False)
-    assert_unchanged(before, family, ["content"])
+    assert_sgd_step(before, family, grads, atol=1e-6, rtol=0, moved="any")
+    assert_unchanged(before, with_content(family), ["discriminator", "content"], buffers=False)
+    assert_unchanged(before, with_content(family), ["content"])
     assert all(p.grad is None for p in family.content.parameters())
     assert out["g_loss"].item() == pytest.approx(value.item(), rel=1e-5)
     assert out["g_loss"].item() == pytest.approx(
@@ -189,13 +149,13 @@ def test_srresnet_is_pixel_mse_on_the_generator_alone() -> None:
     assert list(family.optimizers()) == ["generator"]
     ctx = context(family)
     y, x = batch()
-    before = snapshot(family)
-    grads, value = hand_grads(lambda nets: ((nets["generator"](x) - y) ** 2).mean(), family,
-                              ["generator"])
+    before = snapshot(with_content(family))
+    grads, value = hand_grads_and_cost(lambda nets: ((nets["generator"](x) - y) ** 2).mean(),
+                                       family, ["generator"])
     out = family.train_step(([y], [x]), ctx)
     assert set(out) == {"content", "g_loss"}
     assert out["g_loss"].item() == pytest.approx(value.item(), rel=1e-6)
-    assert_sgd_step(before, family, grads)
+    assert_sgd_step(before, family, grads, atol=1e-6, rtol=0, moved="any")
 
 
 def test_train_step_is_d_then_g_on_one_output() -> None:
@@ -209,7 +169,8 @@ def test_train_step_is_d_then_g_on_one_output() -> None:
     assert set(out) == {"d_loss", "D_real", "D_fake", "content", "adversarial", "g_loss"}
     assert all(v.dim() == 0 and not v.requires_grad for v in out.values())
     assert all(torch.equal(out[k], v) for k, v in {**d, **g}.items())
-    assert_unchanged(snapshot(b), a, ["generator", "discriminator", "content"])
+    assert_unchanged(snapshot(with_content(b)), with_content(a),
+                     ["generator", "discriminator", "content"])
     # The G step sees the D that the D step left: the adversarial cost is of the new D.
     c = tiny()
     with torch.no_grad():
@@ -229,10 +190,10 @@ def test_the_content_network_is_fixed_in_eval_mode() -> None:
         net.train()
     assert family.content.training is False
     assert all(not m.training for m in family.content.modules())
-    before = snapshot(family)
+    before = snapshot(with_content(family))
     ctx = context(family)
     run(family, ctx, range(3))
-    assert_unchanged(before, family, ["content"])
+    assert_unchanged(before, with_content(family), ["content"])
     optimized = {id(p) for o in ctx.optimizers.values() for g in o.param_groups
                  for p in g["params"]}
     assert not optimized & {id(p) for p in family.content.parameters()}
@@ -246,25 +207,14 @@ def test_train_step_is_fixed_by_the_seeds_and_resumes_exactly() -> None:
     straight = tiny()
     expected = run(straight, context(straight), range(4))
     again = tiny()
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(expected, run(again, context(again),
-                                                                       range(4)), strict=True)
-               for k in p)
+    assert same_outputs(expected, run(again, context(again), range(4)))
     first = tiny()
     ctx1 = context(first)
     run(first, ctx1, range(2))
-    buffer = io.BytesIO()
-    torch.save({"networks": {r: n.state_dict() for r, n in first.networks().items()},
-                "optimizers": {k: o.state_dict() for k, o in ctx1.optimizers.items()}}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
+    saved = saved_state(first, ctx1)
     resumed = tiny(seed=99)
-    for role, net in resumed.networks().items():
-        net.load_state_dict(saved["networks"][role])
-    ctx2 = context(resumed)
-    for k, o in ctx2.optimizers.items():
-        o.load_state_dict(saved["optimizers"][k])
-    got = run(resumed, ctx2, range(2, 4))
-    assert all(torch.equal(p[k], q[k]) for p, q in zip(expected[2:], got, strict=True) for k in p)
+    got = run(resumed, resumed_context(resumed, saved), range(2, 4))
+    assert same_outputs(expected[2:], got)
     assert_unchanged(snapshot(straight), resumed, ["generator", "discriminator"])
 
 

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 import torch
-from family_helpers import assert_sgd_step, context, hand_grads, restored, sgd, snapshot
+from family_helpers import (
+    assert_sgd_step,
+    context,
+    hand_grads,
+    log_bernoulli,
+    restored,
+    sgd,
+    snapshot,
+)
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
@@ -37,11 +45,6 @@ def tiny_vae(std: float = 1.0, seed: int = 0, elbo_samples: int = 4) -> VAE:
 def images(seed: int = 1, n: int = 8) -> Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, *SHAPE, generator=g) * 2 - 1
-
-
-def log_bernoulli(logits: Tensor, x: Tensor) -> Tensor:
-    t, p = (x + 1) / 2, torch.sigmoid(logits)
-    return (t * torch.log(p) + (1 - t) * torch.log(1 - p)).flatten(1).sum(1)
 
 
 def kl_by_hand(mean: Tensor, log_var: Tensor, std: float) -> Tensor:

@@ -28,4 +28,4 @@ def test_twenty_iterations_of_the_preset(make_cfg, tmp_path: Path) -> None:
 def test_resume_is_bit_exact_and_a_perturbed_checkpoint_is_not(make_cfg, tmp_path: Path
                                                                ) -> None:
     pytest.importorskip("mlxtend")
-    check_resume(make_cfg, tmp_path, SMALL)
+    check_resume(make_cfg, tmp_path, SMALL, "encoder")
