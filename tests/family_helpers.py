@@ -162,6 +162,27 @@ def same_outputs(a: Sequence[dict[str, Tensor]], b: Sequence[dict[str, Tensor]])
     return all(torch.equal(p[k], q[k]) for p, q in zip(a, b, strict=True) for k in p)
 
 
+def check_saved_state_resumes(make: Callable[..., Family],
+                              run: Callable[[Family, TrainContext, range], list[dict[str, Tensor]]],
+                              global_seed: int | None = None) -> tuple[Family, Family]:
+    """Four steps straight equal two steps, :func:`saved_state`, and two more steps of a family
+    made with other initial weights (``make(seed=99)``) resumed from it (after
+    ``torch.manual_seed(global_seed)``, if given: the global stream plays no part). Returns
+    the straight and the resumed family."""
+    straight = make()
+    expected = run(straight, context(straight), range(4))
+    first = make()
+    ctx1 = context(first)
+    run(first, ctx1, range(2))
+    saved = saved_state(first, ctx1)
+    resumed = make(seed=99)  # other initial weights: everything must come from the state
+    ctx2 = resumed_context(resumed, saved)
+    if global_seed is not None:
+        torch.manual_seed(global_seed)
+    assert same_outputs(expected[2:], run(resumed, ctx2, range(2, 4)))
+    return straight, resumed
+
+
 # -- runs through ganlab-train's train() -------------------------------------------------------
 
 def load_checkpoint(run: Path, name: str = "last.ckpt") -> dict[str, Any]:

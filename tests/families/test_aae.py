@@ -13,12 +13,11 @@ import torch
 from family_helpers import (
     assert_sgd_step,
     assert_unchanged,
+    check_saved_state_resumes,
     context,
     hand_grads,
     restored,
-    resumed_context,
     same_outputs,
-    saved_state,
     sgd,
     snapshot,
     softplus,
@@ -168,18 +167,7 @@ def test_train_step_is_fixed_by_the_seeds() -> None:
 
 
 def test_resume_from_saved_state_is_bit_exact() -> None:
-    straight = tiny_aae()
-    ctx = context(straight)
-    expected = run(straight, ctx, range(4))
-
-    first = tiny_aae()
-    ctx1 = context(first)
-    run(first, ctx1, range(2))
-    saved = saved_state(first, ctx1)
-
-    resumed = tiny_aae(seed=99)  # other initial weights: everything must come from the state
-    got = run(resumed, resumed_context(resumed, saved), range(2, 4))
-    assert same_outputs(expected[2:], got)
+    straight, resumed = check_saved_state_resumes(tiny_aae, run)
     assert_unchanged(snapshot(straight), resumed, ["encoder", "decoder", "discriminator"])
 
 

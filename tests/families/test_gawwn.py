@@ -14,11 +14,10 @@ import torch
 from family_helpers import (
     assert_sgd_step,
     assert_unchanged,
+    check_saved_state_resumes,
     context,
     hand_grads,
-    resumed_context,
     same_outputs,
-    saved_state,
     sgd,
     snapshot,
     softplus,
@@ -163,15 +162,7 @@ def test_train_step_is_fixed_by_the_seeds() -> None:
 
 
 def test_resume_from_saved_state_is_bit_exact() -> None:
-    straight = tiny_gawwn()
-    expected = run(straight, context(straight), range(4))
-    first = tiny_gawwn()
-    ctx1 = context(first)
-    run(first, ctx1, range(2))
-    saved = saved_state(first, ctx1)
-    resumed = tiny_gawwn(seed=99)
-    got = run(resumed, resumed_context(resumed, saved), range(2, 4))
-    assert same_outputs(expected[2:], got)
+    straight, resumed = check_saved_state_resumes(tiny_gawwn, run)
     assert_unchanged(snapshot(straight, buffers=False), resumed, ["generator", "discriminator"],
                      buffers=False)
 

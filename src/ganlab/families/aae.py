@@ -39,6 +39,7 @@ from ganlab.families.autoencoding import (
     autoencoder_pictures,
     held_out_images,
     held_out_sample,
+    read_config,
 )
 from ganlab.losses import GANLoss, NonSaturating
 from ganlab.metrics.mmd import median_distance, mmd2_unbiased
@@ -96,14 +97,7 @@ class AAE(Family):
         """The family of ``cfg.model`` for the data of ``datamodule`` (set up), each node
         built by ``build(node, what, **kwargs)``."""
         m = cfg.model
-        if int(cfg.train.d_steps) != 1:
-            raise GanlabError(
-                f"model=aae takes one minibatch per iteration: train.d_steps must be 1, got "
-                f"{cfg.train.d_steps}"
-            )
-        data_shape = tuple(int(s) for s in datamodule.data_shape)
-        code_dim = int(m.code_dim)
-        prior = build(m.prior, "model.prior")
+        data_shape, code_dim, prior = read_config(cls.name, cfg, datamodule, build)
         if prior.dim != code_dim:
             raise GanlabError(
                 f"model.prior {prior.name} draws {prior.dim}-D codes but model.code_dim is "

@@ -40,6 +40,7 @@ from ganlab.families.autoencoding import (
     bernoulli_log_likelihood,
     gaussian_noise,
     joint,
+    read_config,
 )
 
 
@@ -93,13 +94,8 @@ class AVB(BernoulliAutoencoder):
         """The family of ``cfg.model`` for the data of ``datamodule`` (set up), each node
         built by ``build(node, what, **kwargs)``."""
         m = cfg.model
-        if int(cfg.train.d_steps) != 1:
-            raise GanlabError(
-                f"model=avb takes one minibatch per iteration: train.d_steps must be 1, got "
-                f"{cfg.train.d_steps}")
-        data_shape = tuple(int(s) for s in datamodule.data_shape)
-        code_dim, noise_dim = int(m.code_dim), int(m.noise_dim)
-        prior = build(m.prior, "model.prior")
+        data_shape, code_dim, prior = read_config(cls.name, cfg, datamodule, build)
+        noise_dim = int(m.noise_dim)
         cls.check_common(cls.name, data_shape, prior, code_dim,
                          str(m.decoder.get("output", "linear")), int(m.elbo_samples),
                          int(m.marginal_samples))

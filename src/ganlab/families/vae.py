@@ -29,6 +29,7 @@ from ganlab.families.autoencoding import (
     BernoulliAutoencoder,
     bernoulli_log_likelihood,
     gaussian_noise,
+    read_config,
 )
 
 
@@ -75,13 +76,7 @@ class VAE(BernoulliAutoencoder):
         """The family of ``cfg.model`` for the data of ``datamodule`` (set up), each node
         built by ``build(node, what, **kwargs)``."""
         m = cfg.model
-        if int(cfg.train.d_steps) != 1:
-            raise GanlabError(
-                f"model=vae takes one minibatch per iteration: train.d_steps must be 1, got "
-                f"{cfg.train.d_steps}")
-        data_shape = tuple(int(s) for s in datamodule.data_shape)
-        code_dim = int(m.code_dim)
-        prior = build(m.prior, "model.prior")
+        data_shape, code_dim, prior = read_config(cls.name, cfg, datamodule, build)
         cls.check_common(cls.name, data_shape, prior, code_dim,
                          str(m.decoder.get("output", "linear")), int(m.elbo_samples),
                          int(m.marginal_samples))
