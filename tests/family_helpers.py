@@ -9,11 +9,16 @@ import copy
 import io
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
+import numpy as np
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
 
+from ganlab.app.cli import config_dir
 from ganlab.app.train import train
 from ganlab.core.family import Family, TrainContext
 
@@ -127,6 +132,54 @@ def hand_grads(cost: Callable[[dict[str, nn.Module]], Tensor], family: Family,
                roles: Sequence[str], allow_unused: bool = False) -> Weights:
     """Gradients of ``cost`` (a function of copies of the networks) w.r.t. ``roles``."""
     return hand_grads_and_cost(cost, family, roles, allow_unused)[0]
+
+
+# -- building from the config -----------------------------------------------------------------
+
+def compose_preset(preset: str, overrides: Sequence[str] = ()) -> Any:
+    """The config of ``experiment=<preset>`` and ``overrides`` (to build a family from)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name="train", overrides=[f"experiment={preset}", *overrides])
+
+
+def fake_images(n_train: int = 60, n_held: int = 20, shape: tuple[int, ...] = (1, 4, 4)
+                ) -> SimpleNamespace:
+    """A stand-in for an image datamodule with held-out images (the autoencoders')."""
+    g = torch.Generator().manual_seed(5)
+    return SimpleNamespace(
+        data_shape=shape, num_classes=10, held_out=0.25,
+        labels=torch.arange(n_train) % 10,
+        held_out_images=torch.randint(0, 256, (n_held, *shape), generator=g, dtype=torch.uint8),
+        held_out_labels=torch.arange(n_held) % 10,
+    )
+
+
+def check_autoencoder_pictures(family: Family, dm: SimpleNamespace,
+                               decode: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
+    """An autoencoder's pictures of :func:`fake_images`' 20 held-out images: the code scatter
+    (an RGB uint8 image), 100 prior samples ``decode``-d in rows of 10, and the reconstructions
+    grid (40 images in rows of 10; see :func:`assert_real_then_reconstructions`). Returns the
+    samples and the grid."""
+    sampler = SimpleNamespace(device=torch.device("cpu"),
+                              generate_from=lambda z: decode(z).detach())
+    pictures = family.pictures(sampler, dm)
+    assert set(pictures) == {"codes", "prior_samples", "reconstructions"}
+    scatter = pictures["codes"]
+    assert isinstance(scatter, np.ndarray) and scatter.dtype == np.uint8
+    assert scatter.ndim == 3 and scatter.shape[2] == 3 and scatter.std() > 0
+    samples, nrow = pictures["prior_samples"]
+    assert samples.shape == (100, 1, 4, 4) and nrow == 10
+    grid, nrow = pictures["reconstructions"]
+    assert grid.shape == (40, 1, 4, 4) and nrow == 10
+    return samples, grid
+
+
+def assert_real_then_reconstructions(grid: Tensor, real: Tensor, rec: Tensor) -> None:
+    """20 held-out images: two rows of 10 real, each followed by its reconstructions."""
+    assert torch.equal(grid[:10], real[:10]) and torch.equal(grid[20:30], real[10:])
+    torch.testing.assert_close(grid[10:20], rec[:10])
+    torch.testing.assert_close(grid[30:], rec[10:])
 
 
 # -- an in-process run saved and resumed --------------------------------------------------------

@@ -5,16 +5,18 @@ metrics and pictures."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from family_helpers import (
+    assert_real_then_reconstructions,
     assert_sgd_step,
     assert_unchanged,
+    check_autoencoder_pictures,
     check_saved_state_resumes,
+    compose_preset,
     context,
+    fake_images,
     hand_grads,
     restored,
     same_outputs,
@@ -22,12 +24,9 @@ from family_helpers import (
     snapshot,
     softplus,
 )
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
 
 from ganlab.app.build import build as instantiate
-from ganlab.app.cli import config_dir
 from ganlab.core.errors import GanlabError
 from ganlab.core.family import TrainContext
 from ganlab.core.seeds import EVAL_SEED, RECONSTRUCTION_SEED
@@ -191,26 +190,10 @@ SMALL = ["model.encoder.hidden_dim=8", "model.decoder.hidden_dim=8",
          "model.discriminator.hidden_dim=8"]
 
 
-def compose_aae(overrides: list[str]) -> Any:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=["experiment=aae_mnist_offline", *overrides])
-
-
-def fake_images(n_train: int = 60, n_held: int = 20) -> SimpleNamespace:
-    g = torch.Generator().manual_seed(5)
-    return SimpleNamespace(
-        data_shape=(1, 4, 4), num_classes=10, held_out=0.25,
-        labels=torch.arange(n_train) % 10,
-        held_out_images=torch.randint(0, 256, (n_held, 1, 4, 4), generator=g, dtype=torch.uint8),
-        held_out_labels=torch.arange(n_held) % 10,
-    )
-
-
 @pytest.mark.parametrize(("prior", "d_in"), [("normal", 2), ("mixture", 2), ("swiss_roll", 2),
                                               ("label_mixture", 12)])
 def test_from_config_builds_every_prior(prior: str, d_in: int) -> None:
-    cfg = compose_aae([f"model/prior={prior}", *SMALL])
+    cfg = compose_preset("aae_mnist_offline", [f"model/prior={prior}", *SMALL])
     family = AAE.from_config(cfg, fake_images(), instantiate)
     assert family.prior.name == prior and family.prior.dim == 2
     assert family.discriminator.data_shape == (d_in,)
@@ -227,14 +210,15 @@ def test_from_config_builds_every_prior(prior: str, d_in: int) -> None:
     (["model.mmd_bandwidth=-1"], "model.mmd_bandwidth must be > 0"),
 ])
 def test_from_config_bad_input_is_one_line(overrides: list[str], message: str) -> None:
-    cfg = compose_aae([*overrides, *SMALL])
+    cfg = compose_preset("aae_mnist_offline", [*overrides, *SMALL])
     with pytest.raises(GanlabError, match=message) as err:
         AAE.from_config(cfg, fake_images(), instantiate)
     assert "\n" not in str(err.value)
 
 
 def test_label_prior_needs_as_many_classes_as_the_data() -> None:
-    cfg = compose_aae(["model/prior=label_mixture", "model.prior.num_classes=5", *SMALL])
+    cfg = compose_preset("aae_mnist_offline", ["model/prior=label_mixture",
+                                               "model.prior.num_classes=5", *SMALL])
     with pytest.raises(GanlabError, match="has 5 classes but the data has 10"):
         AAE.from_config(cfg, fake_images(), instantiate)
 
@@ -282,21 +266,8 @@ def test_metrics_need_held_out_images() -> None:
 
 def test_pictures() -> None:
     family, dm = image_aae(), fake_images()
-    sampler = SimpleNamespace(device=torch.device("cpu"),
-                              generate_from=lambda z: family.decoder(z).detach())
-    pictures = family.pictures(sampler, dm)
-    assert set(pictures) == {"codes", "prior_samples", "reconstructions"}
-    scatter = pictures["codes"]
-    assert isinstance(scatter, np.ndarray) and scatter.dtype == np.uint8
-    assert scatter.ndim == 3 and scatter.shape[2] == 3 and scatter.std() > 0
-    samples, nrow = pictures["prior_samples"]
-    assert samples.shape == (100, 1, 4, 4) and nrow == 10
-    grid, nrow = pictures["reconstructions"]
-    # 20 held-out images: two rows of 10 real, each followed by its reconstructions.
-    assert grid.shape == (40, 1, 4, 4) and nrow == 10
+    _, grid = check_autoencoder_pictures(family, dm, family.decoder)
     real, _, _ = family._held_out(dm, 20)
     with torch.no_grad():
         rec = family.reconstruct(real)
-    assert torch.equal(grid[:10], real[:10]) and torch.equal(grid[20:30], real[10:])
-    torch.testing.assert_close(grid[10:20], rec[:10])
-    torch.testing.assert_close(grid[30:], rec[10:])
+    assert_real_then_reconstructions(grid, real, rec)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import math
 from types import SimpleNamespace
-from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from family_helpers import (
+    assert_real_then_reconstructions,
     assert_sgd_step,
     assert_unchanged,
+    check_autoencoder_pictures,
+    compose_preset,
     context,
+    fake_images,
     hand_grads,
     log_bernoulli,
     restored,
@@ -22,12 +24,9 @@ from family_helpers import (
     snapshot,
     softplus,
 )
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
 
 from ganlab.app.build import build as instantiate
-from ganlab.app.cli import config_dir
 from ganlab.core.errors import GanlabError
 from ganlab.core.seeds import EVAL_SEED, RECONSTRUCTION_SEED, SAMPLE_SEED
 from ganlab.data.priors import Normal
@@ -238,23 +237,6 @@ SMALL = ["model.encoder.hidden_dim=8", "model.decoder.hidden_dim=8",
          "model.discriminator.hidden_dim=8"]
 
 
-def compose_preset(preset: str, overrides: list[str]) -> Any:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=[f"experiment={preset}", *overrides])
-
-
-def fake_images(n_train: int = 60, n_held: int = 20, shape: tuple[int, ...] = (1, 4, 4)
-                ) -> SimpleNamespace:
-    g = torch.Generator().manual_seed(5)
-    return SimpleNamespace(
-        data_shape=shape, num_classes=10, held_out=0.25,
-        labels=torch.arange(n_train) % 10,
-        held_out_images=torch.randint(0, 256, (n_held, *shape), generator=g, dtype=torch.uint8),
-        held_out_labels=torch.arange(n_held) % 10,
-    )
-
-
 def test_from_config_builds_the_preset() -> None:
     cfg = compose_preset("avb_mnist_offline", SMALL)
     family = AVB.from_config(cfg, fake_images(), instantiate)
@@ -340,26 +322,13 @@ def test_metrics_need_held_out_images() -> None:
 
 def test_pictures() -> None:
     family, dm = image_avb(), fake_images()
-    sampler = SimpleNamespace(device=torch.device("cpu"),
-                              generate_from=lambda z: family.decode(z).detach())
-    pictures = family.pictures(sampler, dm)
-    assert set(pictures) == {"codes", "prior_samples", "reconstructions"}
-    scatter = pictures["codes"]
-    assert isinstance(scatter, np.ndarray) and scatter.dtype == np.uint8
-    assert scatter.ndim == 3 and scatter.shape[2] == 3 and scatter.std() > 0
-    samples, nrow = pictures["prior_samples"]
-    assert samples.shape == (100, 1, 4, 4) and nrow == 10
+    samples, grid = check_autoencoder_pictures(family, dm, family.decode)
     assert samples.min() >= -1 and samples.max() <= 1
-    grid, nrow = pictures["reconstructions"]
-    assert grid.shape == (40, 1, 4, 4) and nrow == 10
     x = held_out_x(dm)
     eps = torch.randn(20, NOISE, generator=torch.Generator().manual_seed(SAMPLE_SEED))
     with torch.no_grad():
         rec = family.decode(family.encoder(torch.cat([x.reshape(20, 16), eps], 1)))
-    assert torch.equal(grid[:10], x[:10]) and torch.equal(grid[20:30], x[10:])
-    torch.testing.assert_close(grid[10:20], rec[:10])
-    torch.testing.assert_close(grid[30:], rec[10:])
-
+    assert_real_then_reconstructions(grid, x, rec)
 
 
 def test_a_data_parallel_process_draws_its_rows_of_one_global_noise_batch() -> None:

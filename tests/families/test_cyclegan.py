@@ -13,6 +13,7 @@ import torch
 from family_helpers import (
     assert_sgd_step,
     assert_unchanged,
+    compose_preset,
     context,
     copies,
     hand_grads,
@@ -22,12 +23,9 @@ from family_helpers import (
     sgd,
     snapshot,
 )
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
 
 from ganlab.app.build import build as instantiate
-from ganlab.app.cli import config_dir
 from ganlab.core.errors import GanlabError
 from ganlab.core.family import TrainContext
 from ganlab.core.seeds import RECONSTRUCTION_SEED
@@ -296,13 +294,6 @@ SMALL = ["model.generator.width=4", "model.discriminator.width=4",
          "model.discriminator.num_layers=1", "model.classifier=null"]
 
 
-def compose_cyclegan(overrides: list[str]) -> Any:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train",
-                       overrides=["experiment=cyclegan_mnist_offline", *overrides])
-
-
 def fake_unpaired(n_held: int = 20) -> SimpleNamespace:
     g = torch.Generator().manual_seed(5)
     held = torch.randint(0, 256, (n_held, *SHAPE), generator=g, dtype=torch.uint8)
@@ -315,7 +306,7 @@ def fake_unpaired(n_held: int = 20) -> SimpleNamespace:
 
 
 def test_from_config_builds_the_paper_setup() -> None:
-    cfg = compose_cyclegan(SMALL)
+    cfg = compose_preset("cyclegan_mnist_offline", SMALL)
     dm = fake_unpaired()
     family = CycleGAN.from_config(cfg, dm, instantiate)
     assert family.cycle_weight == 10.0 and family.identity_weight == 0.0
@@ -329,7 +320,8 @@ def test_from_config_builds_the_paper_setup() -> None:
     assert cfg.data._target_ == "ganlab.data.unpaired.UnpairedDigits"
     assert cfg.extractor.path.endswith("classifiers/mnist_offline.pt")
     assert list(cfg.metrics.use) == ["family_metrics"]
-    baseline = compose_cyclegan(["experiment=cyclegan_nocycle_mnist_offline", *SMALL])
+    baseline = compose_preset("cyclegan_mnist_offline",
+                              ["experiment=cyclegan_nocycle_mnist_offline", *SMALL])
     assert baseline.model.cycle_weight == 0.0 and baseline.name == "cyclegan_nocycle_mnist_offline"
     assert baseline.train == cfg.train and baseline.model.generator == cfg.model.generator
 
@@ -347,7 +339,7 @@ def test_from_config_builds_the_paper_setup() -> None:
 ])
 def test_from_config_bad_input_is_one_line(overrides: list[str], data: dict, message: str
                                            ) -> None:
-    cfg = compose_cyclegan([*SMALL, *overrides])
+    cfg = compose_preset("cyclegan_mnist_offline", [*SMALL, *overrides])
     dm = fake_unpaired()
     for key, value in data.items():
         setattr(dm, key, value)

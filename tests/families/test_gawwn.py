@@ -15,6 +15,7 @@ from family_helpers import (
     assert_sgd_step,
     assert_unchanged,
     check_saved_state_resumes,
+    compose_preset,
     context,
     hand_grads,
     same_outputs,
@@ -22,13 +23,10 @@ from family_helpers import (
     snapshot,
     softplus,
 )
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from scipy import linalg
 from torch import Tensor, nn
 
 from ganlab.app.build import build as instantiate
-from ganlab.app.cli import config_dir
 from ganlab.core.errors import GanlabError
 from ganlab.core.family import TrainContext
 from ganlab.core.seeds import EVAL_SEED, SAMPLE_SEED
@@ -328,13 +326,6 @@ def test_pictures() -> None:
 
 # -- building from the config -----------------------------------------------------------------
 
-def compose_gawwn(overrides: list[str]) -> Any:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train",
-                       overrides=["experiment=gawwn_mnist_offline", *overrides])
-
-
 def fake_what_where(held: bool = True) -> SimpleNamespace:
     return SimpleNamespace(data_shape=(1, 64, 64), num_classes=10, canvas=64,
                            held_out_conditions=held_conditions() if held else None)
@@ -342,10 +333,7 @@ def fake_what_where(held: bool = True) -> SimpleNamespace:
 
 @pytest.mark.parametrize("preset", ["gawwn_mnist_offline", "gawwn_classonly_mnist_offline"])
 def test_from_config_builds_the_presets(preset: str) -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"experiment={preset}",
-                                                      "paths.data_dir=/tmp/dd"])
+    cfg = compose_preset(preset, ["paths.data_dir=/tmp/dd"])
     family = GAWWN.from_config(cfg, fake_what_where(), instantiate)
     where = preset == "gawwn_mnist_offline"
     assert family.where is where and family.generator.where is where
@@ -371,7 +359,7 @@ def test_from_config_builds_the_presets(preset: str) -> None:
     (["~model.optimizers.generator"], fake_what_where(), "no optimizer for generator"),
 ])
 def test_from_config_bad_input_is_one_line(overrides: list[str], data: Any, message: str) -> None:
-    cfg = compose_gawwn(overrides)
+    cfg = compose_preset("gawwn_mnist_offline", overrides)
     with pytest.raises(GanlabError, match=message) as err:
         GAWWN.from_config(cfg, data, instantiate)
     assert "\n" not in str(err.value)

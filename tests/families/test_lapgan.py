@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ from family_helpers import (
     assert_sgd_step,
     assert_unchanged,
     check_saved_state_resumes,
+    compose_preset,
     context,
     hand_grads,
     restored,
@@ -23,13 +23,10 @@ from family_helpers import (
     snapshot,
     softplus,
 )
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from torch import Tensor, nn
 
 from ganlab.app.build import build as instantiate
-from ganlab.app.cli import config_dir
 from ganlab.core.errors import GanlabError
 from ganlab.core.family import TrainContext
 from ganlab.core.seeds import SAMPLE_SEED
@@ -85,6 +82,7 @@ def players(nets: dict[str, nn.Module], level: int) -> tuple[Callable, Callable]
     return g, d
 
 
+PRESET = "lapgan_mnist_offline"
 ALL = [f"{kind}_{k}" for k in (2, 1, 0) for kind in ("generator", "discriminator")]
 
 
@@ -249,18 +247,12 @@ def test_level_picture() -> None:
 
 # -- building from the config -----------------------------------------------------------------
 
-def compose_preset(overrides: list[str], preset: str = "lapgan_mnist_offline") -> Any:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=[f"experiment={preset}", *overrides])
-
-
 def digits(shape: tuple[int, ...] = (1, 28, 28)) -> SimpleNamespace:
     return SimpleNamespace(data_shape=shape, num_classes=10)
 
 
 def test_from_config_builds_the_preset() -> None:
-    cfg = compose_preset([])
+    cfg = compose_preset(PRESET)
     family = LAPGAN.from_config(cfg, digits(), instantiate)
     assert family.levels == 2 and family.latent_dim == 64
     assert [g.data_shape for g in family.generators[:2]] == [(1, 28, 28), (1, 14, 14)]
@@ -275,11 +267,10 @@ def test_from_config_builds_the_preset() -> None:
 
 
 def test_cifar10_preset_is_32_16_8() -> None:
-    cfg = compose_preset(["model.coarse.generator.hidden_dim=8",
-                          "model.coarse.discriminator.hidden_dim=8",
-                          "model.residual.generator.width=4",
-                          "model.residual.discriminator.width=4"],
-                         preset="lapgan_cifar10")
+    cfg = compose_preset("lapgan_cifar10", ["model.coarse.generator.hidden_dim=8",
+                                            "model.coarse.discriminator.hidden_dim=8",
+                                            "model.residual.generator.width=4",
+                                            "model.residual.discriminator.width=4"])
     family = LAPGAN.from_config(cfg, digits((3, 32, 32)), instantiate)
     assert [g.data_shape for g in family.generators] == [(3, 32, 32), (3, 16, 16), (3, 8, 8)]
     assert cfg.data._target_.endswith("CIFAR10") and cfg.train.noise == "uniform"
@@ -309,7 +300,7 @@ def test_cifar10_preset_is_32_16_8() -> None:
 ])
 def test_from_config_bad_input_is_one_line(overrides: list[str], shape: tuple[int, ...],
                                            message: str) -> None:
-    cfg = compose_preset(overrides)
+    cfg = compose_preset(PRESET, overrides)
     with pytest.raises(GanlabError, match=message) as err:
         LAPGAN.from_config(cfg, digits(shape), instantiate)
     assert "\n" not in str(err.value)
@@ -319,12 +310,12 @@ def test_preset_and_baseline_have_similar_parameter_counts() -> None:
     """The two presets of README's table: totals within 10 % of each other."""
     totals = {}
     for preset in ("lapgan_mnist_offline", "lapgan_baseline_mnist_offline"):
-        cfg = compose_preset([], preset=preset)
+        cfg = compose_preset(preset)
         family = get_class(cfg.model._target_).from_config(cfg, digits(), instantiate)
         totals[preset] = sum(p.numel() for net in family.networks().values()
                              for p in net.parameters())
     lap, base = totals.values()
     assert 0.9 < lap / base < 1.1, totals
     # Same data, batch, iterations and loss.
-    a, b = (compose_preset([], preset=p) for p in totals)
+    a, b = (compose_preset(p) for p in totals)
     assert (a.data, a.train, a.loss) == (b.data, b.train, b.loss)

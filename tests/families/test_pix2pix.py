@@ -15,17 +15,15 @@ from family_helpers import (
     assert_sgd_step,
     assert_unchanged,
     check_saved_state_resumes,
+    compose_preset,
     context,
     restored,
     sgd,
     snapshot,
 )
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
 
 from ganlab.app.build import build as instantiate
-from ganlab.app.cli import config_dir
 from ganlab.core.errors import GanlabError
 from ganlab.core.family import TrainContext
 from ganlab.core.seeds import RECONSTRUCTION_SEED
@@ -186,13 +184,6 @@ def test_missing_optimizer_and_discriminator() -> None:
 
 # -- building from the config -----------------------------------------------------------------
 
-def compose_p2p(overrides: list[str]) -> Any:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train",
-                       overrides=["experiment=pix2pix_mnist_offline", *overrides])
-
-
 def fake_pairs(n: int = 12, side: int = 8, labels: bool = True) -> SimpleNamespace:
     g = torch.Generator().manual_seed(5)
     return SimpleNamespace(
@@ -204,7 +195,7 @@ def fake_pairs(n: int = 12, side: int = 8, labels: bool = True) -> SimpleNamespa
 
 
 def test_from_config_builds_the_preset_and_its_baseline() -> None:
-    cfg = compose_p2p([])
+    cfg = compose_preset("pix2pix_mnist_offline")
     family = Pix2Pix.from_config(cfg, fake_pairs(), instantiate)
     assert family.l1_weight == 100 and family.adversarial_weight == 1
     assert family.generator.widths == [32, 64] and family.discriminator.receptive_field == 16
@@ -212,7 +203,7 @@ def test_from_config_builds_the_preset_and_its_baseline() -> None:
     opt = family.factories["generator"](family.generator.parameters())
     assert opt.defaults["lr"] == 2e-4 and opt.defaults["betas"] == (0.5, 0.999)
     assert cfg.data.pairing == "edges" and cfg.data._target_.endswith("PairedDigits")
-    base = compose_p2p(["experiment=pix2pix_l1_mnist_offline"])
+    base = compose_preset("pix2pix_mnist_offline", ["experiment=pix2pix_l1_mnist_offline"])
     assert base.name == "pix2pix_l1_mnist_offline" and base.model.adversarial_weight == 0
     assert base.train == cfg.train and base.model.generator == cfg.model.generator
     assert Pix2Pix.from_config(base, fake_pairs(), instantiate).discriminator is None
@@ -226,7 +217,7 @@ def test_from_config_builds_the_preset_and_its_baseline() -> None:
 ])
 def test_from_config_bad_input_is_one_line(overrides: list[str], dm: Any, message: str) -> None:
     with pytest.raises(GanlabError, match=message) as err:
-        Pix2Pix.from_config(compose_p2p(overrides), dm, instantiate)
+        Pix2Pix.from_config(compose_preset("pix2pix_mnist_offline", overrides), dm, instantiate)
     assert "\n" not in str(err.value)
 
 

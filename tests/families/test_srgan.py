@@ -19,19 +19,17 @@ from family_helpers import (
     assert_sgd_step,
     assert_unchanged,
     check_saved_state_resumes,
+    compose_preset,
     context,
     hand_grads_and_cost,
     same_outputs,
     sgd,
     snapshot,
 )
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from torch import Tensor, nn
 
 from ganlab.app.build import build as instantiate
-from ganlab.app.cli import config_dir
 from ganlab.core.errors import GanlabError
 from ganlab.core.family import TrainContext
 from ganlab.core.seeds import RECONSTRUCTION_SEED
@@ -293,12 +291,6 @@ SMALL = ["model.generator.width=4", "model.generator.num_blocks=1",
          "model.discriminator.width=4", "model.discriminator.hidden=8"]
 
 
-def compose_model(preset: str, overrides: list[str]) -> Any:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=[f"experiment={preset}", *overrides])
-
-
 def fake_pairs(n: int = 20) -> SimpleNamespace:
     g = torch.Generator().manual_seed(5)
     images = torch.randint(0, 256, (n, 1, SIDE, SIDE), generator=g, dtype=torch.uint8)
@@ -320,7 +312,7 @@ def save_classifier(path: Any) -> None:
 def test_from_config(preset: str, tmp_path) -> None:
     save_classifier(tmp_path / "c.pt")
     small = SMALL if preset.startswith("srgan") else SMALL[:2]
-    cfg = compose_model(preset, [f"model.classifier={tmp_path / 'c.pt'}", *small])
+    cfg = compose_preset(preset, [f"model.classifier={tmp_path / 'c.pt'}", *small])
     family = get_class(cfg.model._target_).from_config(cfg, fake_pairs(), instantiate)
     assert cfg.data.pairing == "low_resolution" and cfg.data.scale == 4
     assert family.generator.scale == 4 and family.generator.width == 4
@@ -347,7 +339,7 @@ def test_init_from_a_checkpoint(tmp_path) -> None:
     load_generator(target, str(tmp_path / "srresnet.ckpt"))
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in target.state_dict().items())
     save_classifier(tmp_path / "c.pt")
-    cfg = compose_model("srgan_mnist_offline", [f"model.classifier={tmp_path / 'c.pt'}",
+    cfg = compose_preset("srgan_mnist_offline", [f"model.classifier={tmp_path / 'c.pt'}",
                                                 f"model.init_from={tmp_path / 'srresnet.ckpt'}",
                                                 *SMALL])
     family = SRGAN.from_config(cfg, fake_pairs(), instantiate)
@@ -372,7 +364,7 @@ def test_init_from_a_checkpoint(tmp_path) -> None:
 def test_from_config_bad_input_is_one_line(overrides: list[str], data: dict[str, Any],
                                            message: str, tmp_path) -> None:
     save_classifier(tmp_path / "c.pt")
-    cfg = compose_model("srgan_mnist_offline", [f"model.classifier={tmp_path / 'c.pt'}",
+    cfg = compose_preset("srgan_mnist_offline", [f"model.classifier={tmp_path / 'c.pt'}",
                                                 *overrides, *SMALL])
     dm = fake_pairs()
     for k, v in data.items():
@@ -383,7 +375,7 @@ def test_from_config_bad_input_is_one_line(overrides: list[str], data: dict[str,
 
 
 def test_a_missing_classifier_is_one_line(tmp_path) -> None:
-    cfg = compose_model("srresnet_mnist_offline", [f"model.classifier={tmp_path / 'none.pt'}"])
+    cfg = compose_preset("srresnet_mnist_offline", [f"model.classifier={tmp_path / 'none.pt'}"])
     with pytest.raises(GanlabError, match="no classifier at .*none.pt; train one with"):
         SRResNetFamily.from_config(cfg, fake_pairs(), instantiate)
 

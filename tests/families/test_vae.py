@@ -4,28 +4,24 @@ building from the config, one-line errors, the held-out ELBO by hand."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
 import torch
 from family_helpers import (
     assert_sgd_step,
+    compose_preset,
     context,
+    fake_images,
     hand_grads,
     log_bernoulli,
     restored,
     sgd,
     snapshot,
 )
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from torch import Tensor, nn
 from torch.distributions import Normal as TorchNormal
 from torch.distributions import kl_divergence
 
 from ganlab.app.build import build as instantiate
-from ganlab.app.cli import config_dir
 from ganlab.core.errors import GanlabError
 from ganlab.core.seeds import EVAL_SEED, RECONSTRUCTION_SEED
 from ganlab.data.priors import Mixture, Normal
@@ -125,33 +121,16 @@ def test_interface() -> None:
 SMALL = ["model.encoder.hidden_dim=8", "model.decoder.hidden_dim=8"]
 
 
-def compose_preset(overrides: list[str]) -> Any:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train",
-                       overrides=["experiment=vae_mnist_offline", *overrides])
-
-
-def fake_images(shape: tuple[int, ...] = (1, 4, 4), n_held: int = 20) -> SimpleNamespace:
-    g = torch.Generator().manual_seed(5)
-    return SimpleNamespace(
-        data_shape=shape, num_classes=10, held_out=0.25, labels=torch.arange(60) % 10,
-        held_out_images=torch.randint(0, 256, (n_held, *shape), generator=g, dtype=torch.uint8),
-        held_out_labels=torch.arange(n_held) % 10)
-
-
 def test_from_config_builds_the_preset_with_avbs_networks() -> None:
-    cfg = compose_preset(SMALL)
+    cfg = compose_preset("vae_mnist_offline", SMALL)
     family = VAE.from_config(cfg, fake_images(), instantiate)
     assert family.encoder.data_shape == (1, 4, 4) and family.encoder.code_dim == 4
     assert family.decoder.data_shape == (1, 4, 4) and family.decoder.latent_dim == 2
     assert isinstance(family.decoder.net[-1], nn.Linear)
     assert family.elbo_samples == 10 and family.marginal_samples == 10000
     # The presets of VAE and AVB: the same encoder and decoder layers, optimizer, data and run.
-    vae = compose_preset([])
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        avb = compose(config_name="train", overrides=["experiment=avb_mnist_offline"])
+    vae = compose_preset("vae_mnist_offline")
+    avb = compose_preset("avb_mnist_offline")
     for role in ("encoder", "decoder"):
         assert vae.model[role] == avb.model[role]
     assert vae.model.optimizers.autoencoder == avb.model.optimizers.autoencoder
@@ -172,9 +151,9 @@ def test_from_config_builds_the_preset_with_avbs_networks() -> None:
 ])
 def test_from_config_bad_input_is_one_line(overrides: list[str], shape: tuple[int, ...],
                                            message: str) -> None:
-    cfg = compose_preset([*overrides, *SMALL])
+    cfg = compose_preset("vae_mnist_offline", [*overrides, *SMALL])
     with pytest.raises(GanlabError, match=message) as err:
-        VAE.from_config(cfg, fake_images(shape), instantiate)
+        VAE.from_config(cfg, fake_images(shape=shape), instantiate)
     assert "\n" not in str(err.value)
 
 
