@@ -163,3 +163,23 @@ def test_bad_centers_are_rejected() -> None:
     torch.testing.assert_close(listed.mode_centers, torch.tensor([[0.0, 1.0], [2.0, 3.0]]))
     with pytest.raises(ValueError, match="std"):
         GaussianMixtureDataModule(centers=torch.zeros(2, 2), std=0.0, **BASE)
+
+
+def test_a_chunked_stream_holds_the_same_iterations(monkeypatch) -> None:
+    import ganlab.data.stream as stream
+
+    dm = ToyGrid(batch_size=16, d_steps=2, iterations=9, seed=0)
+    dm.setup()
+    plain = list(MinibatchStream(dm.sample, iterations=9, d_steps=2, batch_size=16))
+    chunked = list(MinibatchStream(dm.sample, iterations=9, d_steps=2, batch_size=16,
+                                   chunk=lambda it: 4))
+    assert [x.shape[0] for x, _ in chunked] == [4, 4, 1]  # cut at the run's end
+    assert torch.equal(torch.cat([x for x, _ in chunked]), torch.stack([x for x, _ in plain]))
+    assert torch.equal(torch.cat([y for _, y in chunked]), torch.stack([y for _, y in plain]))
+    # One iteration is 2 x 16 points of 2 floats and 2 x 16 labels: 512 bytes; a cap of
+    # 1,100 bytes holds 2 of them.
+    monkeypatch.setattr(stream, "MAX_CHUNK_BYTES", 1100)
+    capped = list(MinibatchStream(dm.sample, iterations=9, d_steps=2, batch_size=16,
+                                  chunk=lambda it: 4))
+    assert [x.shape[0] for x, _ in capped] == [2, 2, 2, 2, 1]
+    assert torch.equal(torch.cat([x for x, _ in capped]), torch.stack([x for x, _ in plain]))

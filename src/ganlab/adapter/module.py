@@ -62,7 +62,7 @@ class GANModule(L.LightningModule):
     """
 
     def __init__(self, family: Family, log_every_n_iterations: int = 50, seed: int = 0,
-                 config: dict[str, Any] | None = None, iterations_per_batch: int = 10,
+                 config: dict[str, Any] | None = None, iterations_per_batch: int = 50,
                  compile: bool = False, compile_mode: str = "default") -> None:
         super().__init__()
         if compile_mode not in COMPILE_MODES:

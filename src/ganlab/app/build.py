@@ -55,7 +55,7 @@ def build_module(cfg: DictConfig, datamodule: GANDataModule) -> GANModule:
         family,
         log_every_n_iterations=cfg.train.log_every_n_iterations,
         seed=cfg.seed,
-        iterations_per_batch=cfg.train.get("iterations_per_batch", 10),
+        iterations_per_batch=cfg.train.get("iterations_per_batch", 50),
         compile=bool(cfg.train.get("compile", False)),
         compile_mode=cfg.train.get("compile_mode", "default"),
         config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]

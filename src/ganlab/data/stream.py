@@ -19,6 +19,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import IterableDataset
 
+#: The most bytes one chunk of iterations holds (a chunk of large images is cut shorter).
+MAX_CHUNK_BYTES = 64 * 2**20
+
 #: ``sample(index) -> (x, y)``: the global minibatch number ``index`` (``W * B`` samples).
 MinibatchFn = Callable[[int], tuple[Tensor, Tensor]]
 
@@ -43,9 +46,10 @@ class MinibatchStream(IterableDataset):
             function returning it, read each time iteration starts.
         rank, world_size: this process's slice of each global minibatch.
         chunk: with it, each item holds several iterations: ``chunk(i)`` (at least 1, cut at
-            the run's end) of them from iteration ``i`` on, stacked as ``(K, k, B, ...)`` (the
-            adapter's Lightning batch, so Lightning's per-batch cost is paid once per ``K``
-            iterations); without it, one iteration ``(k, B, ...)`` per item.
+            the run's end, and to at most :data:`MAX_CHUNK_BYTES`) of them from iteration ``i``
+            on, stacked as ``(K, k, B, ...)`` (the adapter's Lightning batch, so Lightning's
+            per-batch cost is paid once per ``K`` iterations); without it, one iteration
+            ``(k, B, ...)`` per item.
     """
 
     def __init__(
@@ -96,6 +100,10 @@ class MinibatchStream(IterableDataset):
                 it += 1
                 continue
             count = min(max(int(self.chunk(it)), 1), self.iterations - it)
-            xs, ys = zip(*(self.iteration(i) for i in range(it, it + count)), strict=True)
+            first = self.iteration(it)
+            size = sum(t.numel() * t.element_size() for t in first)
+            count = max(1, min(count, MAX_CHUNK_BYTES // max(size, 1)))
+            parts = [first, *(self.iteration(i) for i in range(it + 1, it + count))]
+            xs, ys = zip(*parts, strict=True)
             yield torch.stack(xs), torch.stack(ys)
             it += count

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 
 import torch
+from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
 from ganlab.core.players import Setup
@@ -52,20 +53,33 @@ class EMA(Trick):
         setup.players.extra["generator_ema"] = ema
         setup.players.evaluated = "generator_ema"
 
+    def _pairs(self, generator: nn.Module, ema: nn.Module
+               ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+        """G's and the average's parameters and buffers, matched by name. The parameters
+        (objects that moving a network keeps) are matched once per pair of networks; the
+        buffers (which moving replaces) every time."""
+        buffers, ema_buffers = dict(generator.named_buffers()), dict(ema.named_buffers())
+        key = (id(generator), id(ema))
+        if getattr(self, "_key", None) != key:
+            params, ema_params = dict(generator.named_parameters()), dict(ema.named_parameters())
+            if params.keys() != ema_params.keys():
+                raise GanlabError("ema: the generator changed after ema copied it")
+            self._key = key
+            self._params = (list(params.values()), [ema_params[k] for k in params])
+        if buffers.keys() != ema_buffers.keys():
+            raise GanlabError("ema: the generator changed after ema copied it")
+        return (*self._params, list(buffers.values()), [ema_buffers[k] for k in buffers])
+
     @torch.no_grad()
     def after_g_step(self, step: GStep) -> None:
-        generator, ema = step.players.generator, step.players.extra["generator_ema"]
-        params = dict(generator.named_parameters())
-        ema_params = dict(ema.named_parameters())
-        buffers = dict(generator.named_buffers())
-        ema_buffers = dict(ema.named_buffers())
-        if params.keys() != ema_params.keys() or buffers.keys() != ema_buffers.keys():
-            raise GanlabError("ema: the generator changed after ema copied it")
-        copy_only = step.iteration < self.start_iteration
-        for name, p in params.items():
-            if copy_only:
-                ema_params[name].copy_(p)
-            else:
-                ema_params[name].mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
-        for name, b in buffers.items():
-            ema_buffers[name].copy_(b)
+        """``θ_ema ← decay · θ_ema + (1 - decay) · θ`` for every parameter (copied before
+        ``start_iteration``); buffers copied."""
+        params, ema_params, buffers, ema_buffers = self._pairs(
+            step.players.generator, step.players.extra["generator_ema"])
+        if step.iteration < self.start_iteration:
+            torch._foreach_copy_(ema_params, params)
+        else:
+            torch._foreach_mul_(ema_params, self.decay)
+            torch._foreach_add_(ema_params, params, alpha=1.0 - self.decay)
+        if buffers:
+            torch._foreach_copy_(ema_buffers, buffers)
