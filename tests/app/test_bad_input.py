@@ -89,6 +89,8 @@ RUN_ERRORS = [
     (["metrics.every_n_iterations=-5"],
      "ganlab: error: metrics.every_n_iterations must be a non-negative integer, got -5"),
     (["seed=abc"], "ganlab: error: seed must be an integer, got 'abc'"),
+    (["model=vae", "train.d_steps=2"], "ganlab: error: model=vae takes one minibatch per "
+     "iteration: train.d_steps must be 1, got 2"),
     (["generator=dcgan"], "ganlab: error: dcgan needs square images"),
     (["experiment=dcgan_mnist_offline", "loss=wgan_gp"],
      "ganlab: error: regulariser 'gradient_penalty' cannot be used with discriminator 'dcgan' "

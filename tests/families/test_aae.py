@@ -206,7 +206,6 @@ def test_from_config_builds_every_prior(prior: str, d_in: int) -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model/prior=mixture", "model.code_dim=3"], "draws 2-D codes but model.code_dim is 3"),
-    (["train.d_steps=2"], "train.d_steps must be 1"),
     (["model.mmd_bandwidth=-1"], "model.mmd_bandwidth must be > 0"),
 ])
 def test_from_config_bad_input_is_one_line(overrides: list[str], message: str) -> None:

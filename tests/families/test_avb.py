@@ -255,7 +255,6 @@ def test_from_config_builds_the_preset() -> None:
 @pytest.mark.parametrize(("overrides", "data_shape", "message"), [
     (["model/prior=mixture", "model.code_dim=3"], (1, 4, 4),
      "draws 2-D codes but model.code_dim is 3"),
-    (["train.d_steps=2"], (1, 4, 4), "train.d_steps must be 1"),
     (["model/prior=label_mixture"], (1, 4, 4), "model=avb has no label-conditioned prior"),
     (["+model.decoder.output=tanh"], (1, 4, 4), "model.decoder.output must be linear"),
     (["model.elbo_samples=0"], (1, 4, 4), "model.elbo_samples must be >= 1"),

@@ -327,7 +327,6 @@ def test_from_config_builds_the_paper_setup() -> None:
 
 
 @pytest.mark.parametrize(("overrides", "data", "message"), [
-    (["train.d_steps=2"], {}, "train.d_steps must be 1, got 2"),
     (["model.cycle_weight=-1"], {}, "model.cycle_weight must be >= 0; got -1"),
     (["model.identity_weight=-0.5"], {}, "model.identity_weight must be >= 0; got -0.5"),
     (["model.pool_size=2.5"], {}, "model.pool_size must be an integer >= 0; got 2.5"),

@@ -350,7 +350,6 @@ def test_from_config_builds_the_presets(preset: str) -> None:
 
 
 @pytest.mark.parametrize(("overrides", "data", "message"), [
-    (["train.d_steps=2"], fake_what_where(), "train.d_steps must be 1, got 2"),
     ([], fake_what_where(held=False), "set data.held_out"),
     ([], SimpleNamespace(num_classes=10), "needs \\(class, box\\) conditions: "
                                           "data=what_where_digits, not SimpleNamespace"),

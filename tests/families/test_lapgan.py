@@ -279,8 +279,6 @@ def test_cifar10_preset_is_32_16_8() -> None:
 
 
 @pytest.mark.parametrize(("overrides", "shape", "message"), [
-    (["train.d_steps=2"], (1, 28, 28), r"^model=lapgan takes one minibatch per iteration: "
-                                       r"train.d_steps must be 1, got 2$"),
     ([], (1, 30, 30), r"^model.levels=2 needs image sides divisible by 2\^2 = 4; got "
                       r"data_shape \(1, 30, 30\)$"),
     (["model.levels=3"], (1, 28, 28), r"divisible by 2\^3 = 8"),

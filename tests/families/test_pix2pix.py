@@ -210,7 +210,6 @@ def test_from_config_builds_the_preset_and_its_baseline() -> None:
 
 
 @pytest.mark.parametrize(("overrides", "dm", "message"), [
-    (["train.d_steps=2"], fake_pairs(), "train.d_steps must be 1"),
     ([], SimpleNamespace(data_shape=(1, 8, 8), held_out_images=None), "needs paired data"),
     ([], SimpleNamespace(**{**vars(fake_pairs()), "held_out_sources": torch.zeros(
         2, 1, 4, 4, dtype=torch.uint8)}), "translates images of one size"),

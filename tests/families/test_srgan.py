@@ -355,7 +355,6 @@ def test_init_from_a_checkpoint(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("overrides", "data", "message"), [
-    (["train.d_steps=2"], {}, "train.d_steps must be 1"),
     ([], {"pairing": "edges"}, "needs held-out low-resolution pairs"),
     ([], {"held_out_sources": None}, "needs held-out low-resolution pairs"),
     (["model.adversarial_weight=-1"], {}, "must be >= 0"),

@@ -142,7 +142,6 @@ def test_from_config_builds_the_preset_with_avbs_networks() -> None:
     (["model/prior=mixture"], (1, 4, 4), "model=vae needs model/prior=normal"),
     (["model.code_dim=3", "model.prior.dim=2"], (1, 4, 4),
      "draws 2-D codes but model.code_dim is 3"),
-    (["train.d_steps=2"], (1, 4, 4), "train.d_steps must be 1"),
     (["+model.decoder.output=tanh"], (1, 4, 4), "model.decoder.output must be linear"),
     (["model.elbo_samples=0"], (1, 4, 4), "model.elbo_samples must be >= 1"),
     (["model.marginal_samples=-1"], (1, 4, 4), "model.marginal_samples must be >= 0"),

@@ -50,6 +50,7 @@ def build_module(cfg: DictConfig, datamodule: GANDataModule) -> GANModule:
         family_class = get_class(str(target))
     except Exception:
         raise GanlabError(f"cannot build model: no family class {target!r}") from None
+    family_class.check_config(cfg)
     family = family_class.from_config(cfg, datamodule, build)
     return GANModule(
         family,

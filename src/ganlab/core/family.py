@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ganlab.core.errors import GanlabError
 from ganlab.core.players import OptimizerFactory
 
 #: ``(real minibatches, their labels)``: ``train.d_steps`` of each per iteration.
@@ -71,6 +72,18 @@ class Family:
     #: Capabilities the family offers to metrics and pictures (e.g. ``generator.classes``,
     #: ``model.reconstruct``, ``model.encode``).
     provides: frozenset[str] = frozenset()
+    #: Whether one iteration reads ``train.d_steps`` minibatches (the GAN's k discriminator
+    #: steps, Goodfellow et al. 2014 Algorithm 1); any other family takes one minibatch per
+    #: iteration, and :meth:`check_config` refuses ``train.d_steps`` other than 1.
+    reads_d_steps: ClassVar[bool] = False
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        """What the builder checks of every family before ``from_config``: the minibatches an
+        iteration takes."""
+        if not cls.reads_d_steps and int(cfg.train.d_steps) != 1:
+            raise GanlabError(f"model={cls.name} takes one minibatch per iteration: "
+                              f"train.d_steps must be 1, got {cfg.train.d_steps}")
 
     @property
     def steps_per_iteration(self) -> int:

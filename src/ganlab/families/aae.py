@@ -97,7 +97,7 @@ class AAE(Family):
         """The family of ``cfg.model`` for the data of ``datamodule`` (set up), each node
         built by ``build(node, what, **kwargs)``."""
         m = cfg.model
-        data_shape, code_dim, prior = read_config(cls.name, cfg, datamodule, build)
+        data_shape, code_dim, prior = read_config(cfg, datamodule, build)
         if prior.dim != code_dim:
             raise GanlabError(
                 f"model.prior {prior.name} draws {prior.dim}-D codes but model.code_dim is "

@@ -93,15 +93,10 @@ def autoencoder_pictures(sampler: Any, datamodule: Any, prior: Prior,
 
 # -- the latent-variable models with a Bernoulli decoder (avb, vae) ------------------------------
 
-def read_config(name: str, cfg: Any, datamodule: Any, build: Callable[..., Any]
+def read_config(cfg: Any, datamodule: Any, build: Callable[..., Any]
                 ) -> tuple[tuple[int, ...], int, Prior]:
-    """What each autoencoder's ``from_config`` reads first: one minibatch per iteration
-    (``train.d_steps`` must be 1), then the data shape, ``model.code_dim`` and the prior
-    ``model.prior`` built (``name``: the ``model=`` the error names)."""
-    if int(cfg.train.d_steps) != 1:
-        raise GanlabError(
-            f"model={name} takes one minibatch per iteration: train.d_steps must be 1, got "
-            f"{cfg.train.d_steps}")
+    """What each autoencoder's ``from_config`` reads first: the data shape, ``model.code_dim``
+    and the prior ``model.prior`` built."""
     data_shape = tuple(int(s) for s in datamodule.data_shape)
     return data_shape, int(cfg.model.code_dim), build(cfg.model.prior, "model.prior")
 

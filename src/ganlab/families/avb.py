@@ -94,7 +94,7 @@ class AVB(BernoulliAutoencoder):
         """The family of ``cfg.model`` for the data of ``datamodule`` (set up), each node
         built by ``build(node, what, **kwargs)``."""
         m = cfg.model
-        data_shape, code_dim, prior = read_config(cls.name, cfg, datamodule, build)
+        data_shape, code_dim, prior = read_config(cfg, datamodule, build)
         noise_dim = int(m.noise_dim)
         cls.check_common(cls.name, data_shape, prior, code_dim,
                          str(m.decoder.get("output", "linear")), int(m.elbo_samples),

@@ -156,9 +156,6 @@ class CycleGAN(Family):
     def from_config(cls, cfg: Any, datamodule: Any, build: Callable[..., Any]) -> CycleGAN:
         """The family of ``cfg.model`` for unpaired data (:mod:`ganlab.data.unpaired`)."""
         m = cfg.model
-        if int(cfg.train.d_steps) != 1:
-            raise GanlabError(f"model=cyclegan takes one minibatch per iteration: "
-                              f"train.d_steps must be 1, got {cfg.train.d_steps}")
         if getattr(datamodule, "y_images", None) is None:
             raise GanlabError(f"model=cyclegan needs unpaired data (data=unpaired_digits or "
                               f"data=horse2zebra); {type(datamodule).__name__} has one domain")

@@ -111,6 +111,7 @@ class GAN(Family):
     # -- the family interface --------------------------------------------------------------
     #: Discriminator updates per iteration (``train.d_steps``; the data stream delivers them).
     d_steps = 1
+    reads_d_steps = True
 
     @property
     def steps_per_iteration(self) -> int:

@@ -133,9 +133,6 @@ class GAWWN(Family):
     def from_config(cls, cfg: Any, datamodule: Any, build: Callable[..., Any]) -> GAWWN:
         """The family of ``cfg.model`` on what-where data (``datamodule``, set up)."""
         m = cfg.model
-        if int(cfg.train.d_steps) != 1:
-            raise GanlabError(f"model=gawwn takes one minibatch per iteration: train.d_steps "
-                              f"must be 1, got {cfg.train.d_steps}")
         if not hasattr(datamodule, "held_out_conditions"):
             raise GanlabError(f"model=gawwn needs (class, box) conditions: data=what_where_digits"
                               f", not {type(datamodule).__name__}")

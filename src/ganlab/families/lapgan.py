@@ -107,11 +107,6 @@ class LAPGAN(Family):
         level ``K``'s players, ``model.residual`` those of every finer level, ``cfg.loss`` the
         costs."""
         m = cfg.model
-        if int(cfg.train.d_steps) != 1:
-            raise GanlabError(
-                "model=lapgan takes one minibatch per iteration: train.d_steps must be 1, got "
-                f"{cfg.train.d_steps}"
-            )
         if cfg.get("tricks"):
             raise GanlabError(f"model=lapgan runs no tricks; got tricks={list(cfg.tricks)}")
         if cfg.get("conditioning") is not None:

@@ -95,9 +95,6 @@ class Pix2Pix(Family):
     def from_config(cls, cfg: Any, datamodule: Any, build: Callable[..., Any]) -> Pix2Pix:
         """The family of ``cfg.model`` for the paired data of ``datamodule`` (set up)."""
         m = cfg.model
-        if int(cfg.train.d_steps) != 1:
-            raise GanlabError(f"model=pix2pix takes one minibatch of pairs per iteration: "
-                              f"train.d_steps must be 1, got {cfg.train.d_steps}")
         sources = getattr(datamodule, "held_out_sources", None)
         if sources is None or getattr(datamodule, "held_out_images", None) is None:
             raise GanlabError(f"model=pix2pix needs paired data with held-out pairs "

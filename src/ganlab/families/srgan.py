@@ -262,9 +262,6 @@ class SRGAN(Family):
         """The family of ``cfg.model`` for paired low-resolution data (``datamodule`` set up),
         each node built by ``build(node, what, **kwargs)``."""
         m = cfg.model
-        if int(cfg.train.d_steps) != 1:
-            raise GanlabError(f"model={cls.name} takes one minibatch per iteration: "
-                              f"train.d_steps must be 1, got {cfg.train.d_steps}")
         sources = getattr(datamodule, "held_out_sources", None)
         if getattr(datamodule, "pairing", None) != "low_resolution" or sources is None:
             raise GanlabError(f"model={cls.name} needs held-out low-resolution pairs: "

@@ -76,7 +76,7 @@ class VAE(BernoulliAutoencoder):
         """The family of ``cfg.model`` for the data of ``datamodule`` (set up), each node
         built by ``build(node, what, **kwargs)``."""
         m = cfg.model
-        data_shape, code_dim, prior = read_config(cls.name, cfg, datamodule, build)
+        data_shape, code_dim, prior = read_config(cfg, datamodule, build)
         cls.check_common(cls.name, data_shape, prior, code_dim,
                          str(m.decoder.get("output", "linear")), int(m.elbo_samples),
                          int(m.marginal_samples))
