@@ -161,7 +161,7 @@ def test_sample_latent_draws_held_out_sources() -> None:
     family = tiny()
     got = family.sample_latent(10, torch.Generator().manual_seed(0))
     idx = torch.randint(6, (10,), generator=torch.Generator().manual_seed(0))
-    assert torch.equal(got, family.sources[idx])
+    assert torch.equal(got, family.inputs[idx])
     assert family.evaluated is family.generator and family.provides == {"model.metrics"}
 
 

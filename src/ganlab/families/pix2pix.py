@@ -35,9 +35,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
-from ganlab.core.family import Batch, Family, TrainContext
+from ganlab.core.family import Batch, TrainContext
 from ganlab.core.players import OptimizerFactory
 from ganlab.data.images import to_unit_range
+from ganlab.families.image_to_image import ImageToImage
 from ganlab.losses import GANLoss, NonSaturating
 from ganlab.metrics import paired
 
@@ -45,7 +46,7 @@ from ganlab.metrics import paired
 CLASSIFIER_TARGET = "ganlab.metrics.classifier.load_classifier_extractor"
 
 
-class Pix2Pix(Family):
+class Pix2Pix(ImageToImage):
     """``model=pix2pix``.
 
     Args:
@@ -76,14 +77,8 @@ class Pix2Pix(Family):
                               "would have no cost")
         if adversarial_weight > 0 and discriminator is None:
             raise GanlabError("model.adversarial_weight > 0 needs a discriminator")
-        needed = {"generator"} | ({"discriminator"} if adversarial_weight > 0 else set())
-        missing = needed - set(optimizers)
-        if missing:
-            raise GanlabError(f"model=pix2pix: no optimizer for {', '.join(sorted(missing))}")
-        self.generator = generator
-        self.discriminator = discriminator if adversarial_weight > 0 else None
-        self.factories = dict(optimizers)
-        self.sources = sources
+        self.set_players(generator, discriminator if adversarial_weight > 0 else None,
+                         optimizers, sources)
         self.l1_weight, self.adversarial_weight = float(l1_weight), float(adversarial_weight)
         self.classifier_path = classifier
         self._classifier: Any = None
@@ -123,32 +118,6 @@ class Pix2Pix(Family):
         return cls(generator, discriminator, factories, to_unit_range(sources),
                    l1_weight=float(m.l1_weight), adversarial_weight=adversarial,
                    classifier=classifier, num_pictures=int(m.get("num_pictures", 32)))
-
-    # -- the family interface -------------------------------------------------------------
-    def networks(self) -> dict[str, nn.Module]:
-        nets = {"generator": self.generator}
-        if self.discriminator is not None:
-            nets["discriminator"] = self.discriminator
-        return nets
-
-    def optimizers(self) -> dict[str, tuple[OptimizerFactory, list[str]]]:
-        out = {}
-        if self.discriminator is not None:
-            out["discriminator"] = (self.factories["discriminator"], ["discriminator"])
-        out["generator"] = (self.factories["generator"], ["generator"])
-        return out
-
-    @property
-    def evaluated(self) -> nn.Module:
-        return self.generator
-
-    def sample_latent(self, n: int, generator: torch.Generator) -> Tensor:
-        """``n`` held-out sources drawn with replacement by ``generator``: the generic image
-        metrics (classifier FID, ...) then measure ``G(x)`` of held-out ``x`` against real
-        digits."""
-        idx = torch.randint(len(self.sources), (n,), generator=generator,
-                            device=generator.device)
-        return self.sources.to(generator.device)[idx]
 
     # -- one iteration --------------------------------------------------------------------
     def translate(self, x: Tensor, ctx: TrainContext) -> Tensor:

@@ -42,10 +42,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.core.errors import GanlabError
-from ganlab.core.family import Batch, Family, TrainContext
+from ganlab.core.family import Batch, TrainContext
 from ganlab.core.players import OptimizerFactory
 from ganlab.core.seeds import RECONSTRUCTION_SEED
 from ganlab.data.images import resolve_path, to_unit_range
+from ganlab.families.image_to_image import ImageToImage
 from ganlab.losses import GANLoss, NonSaturating
 from ganlab.metrics.classifier import ClassifierExtractor, load_classifier_extractor
 from ganlab.metrics.frechet import frechet_distance, mean_and_covariance
@@ -202,7 +203,7 @@ def bicubic(x: Tensor, scale: int) -> Tensor:
                                              align_corners=False, antialias=False).clamp(-1, 1)
 
 
-class SRGAN(Family):
+class SRGAN(ImageToImage):
     """``model=srgan``.
 
     Args:
@@ -238,19 +239,14 @@ class SRGAN(Family):
         content_weight: float = 1.0,
         adversarial_weight: float = 1e-3,
     ) -> None:
-        wanted = {"discriminator", "generator"} if self.adversarial else {"generator"}
-        missing = wanted - set(optimizers)
-        if missing:
-            raise GanlabError(f"model={self.name}: no optimizer for {', '.join(sorted(missing))}")
         if self.adversarial and discriminator is None:
             raise GanlabError(f"model={self.name} needs a discriminator")
         if not content_weight >= 0 or not adversarial_weight >= 0:
             raise GanlabError(f"model.content.weight and model.adversarial_weight must be >= 0; "
                               f"got {content_weight} and {adversarial_weight}")
-        self.generator, self.discriminator = generator, discriminator
+        self.set_players(generator, discriminator if self.adversarial else None, optimizers,
+                         inputs)
         self.content, self.classifier = content, classifier
-        self.inputs = inputs
-        self.factories = dict(optimizers)
         self.scale = int(scale)
         self.loss = loss if loss is not None else NonSaturating()
         self.content_weight = float(content_weight)
@@ -281,29 +277,6 @@ class SRGAN(Family):
         return cls(generator, discriminator, content, classifier, to_unit_range(sources),
                    factories, scale=scale, content_weight=float(m.content.get("weight", 1.0)),
                    adversarial_weight=float(m.get("adversarial_weight", 1e-3)))
-
-    # -- the family interface -------------------------------------------------------------
-    def networks(self) -> dict[str, nn.Module]:
-        nets = {"generator": self.generator}
-        if self.discriminator is not None:
-            nets["discriminator"] = self.discriminator
-        return nets
-
-    def optimizers(self) -> dict[str, tuple[OptimizerFactory, list[str]]]:
-        out = {}
-        if self.adversarial:
-            out["discriminator"] = (self.factories["discriminator"], ["discriminator"])
-        out["generator"] = (self.factories["generator"], ["generator"])
-        return out
-
-    @property
-    def evaluated(self) -> nn.Module:
-        return self.generator
-
-    def sample_latent(self, n: int, generator: torch.Generator) -> Tensor:
-        """``n`` low-resolution inputs drawn (with replacement) from :attr:`inputs`."""
-        idx = torch.randint(len(self.inputs), (n,), generator=generator, device=generator.device)
-        return self.inputs[idx.cpu()].to(generator.device)
 
     # -- one iteration --------------------------------------------------------------------
     def content_cost(self, output: Tensor, target: Tensor) -> Tensor:
