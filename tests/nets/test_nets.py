@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -125,6 +127,43 @@ def test_dcgan_batch_norm_placement(shape: tuple[int, ...]) -> None:
     slopes = [m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)]
     assert slopes and all(s == 0.2 for s in slopes)
     assert not any(isinstance(m, (nn.Linear, nn.MaxPool2d, nn.AvgPool2d)) for m in d.modules())
+
+
+def count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_dcgan_extra_layers(batch_norm: bool) -> None:
+    shape = (1, 28, 28)
+    # one extra block at width 8: conv3x3 8->8 (+ BN's scale and shift, or the conv's bias)
+    block = 8 * 8 * 9 + (2 * 8 if batch_norm else 8)
+    g0 = DCGANGenerator(LATENT, shape, base_width=8, batch_norm=batch_norm)
+    g2 = DCGANGenerator(LATENT, shape, base_width=8, batch_norm=batch_norm, extra_layers=2)
+    d0 = DCGANDiscriminator(shape, base_width=8, batch_norm=batch_norm)
+    d2 = DCGANDiscriminator(shape, base_width=8, batch_norm=batch_norm, extra_layers=2)
+    assert count(g2) - count(g0) == 2 * block and count(d2) - count(d0) == 2 * block
+    unit = [nn.Conv2d, *([nn.BatchNorm2d] if batch_norm else []), nn.ReLU]
+    # G: the extra blocks sit right before the output layer, at 14x14 with 8 channels
+    assert [type(m) for m in g2.net][-2 - 2 * len(unit):-2] == 2 * unit
+    d_unit = [nn.Conv2d, *([nn.BatchNorm2d] if batch_norm else []), nn.LeakyReLU]
+    # D: right after the input layer (which has no BN)
+    assert [type(m) for m in d2.body][2:2 + 2 * len(d_unit)] == 2 * d_unit
+    for m in [*g2.net, *d2.body]:
+        if isinstance(m, nn.Conv2d):
+            assert m.kernel_size == (3, 3) or m.stride == (2, 2)
+    z = torch.randn(3, LATENT)
+    assert g2(z).shape == (3, *shape) and d2(g2(z)).shape == (3,)
+    assert d2.feature_dim == d0.feature_dim
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_dcgan_extra_layers_must_be_a_count(bad: object) -> None:
+    message = f"dcgan needs extra_layers an integer >= 0; got {bad!r}"
+    with pytest.raises(GanlabError, match=re.escape(message)):
+        DCGANGenerator(LATENT, (1, 28, 28), extra_layers=bad)  # type: ignore[arg-type]
+    with pytest.raises(GanlabError, match=re.escape(message)):
+        DCGANDiscriminator((1, 28, 28), extra_layers=bad)  # type: ignore[arg-type]
 
 
 def test_dcgan_without_batch_norm() -> None:

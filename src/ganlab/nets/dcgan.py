@@ -8,6 +8,10 @@ N(0, 0.02), batch-norm scales from N(1, 0.02), biases are 0 (§4). Convolutions 
 norm have no bias, and neither has G's output layer, as in pytorch/examples ``dcgan`` (whose
 64x64x3 generator with ``nz=100, ngf=64`` has exactly 3,576,704 parameters).
 
+``extra_layers`` adds that many 3x3 stride-1 convolutions (BN + ReLU in G, BN + LeakyReLU in D)
+at G's last hidden resolution and D's first, as ``n_extra_layers`` in the DCGAN of Arjovsky et
+al.'s WGAN code (``models/dcgan.py``); 0, the default, is Radford et al.'s network.
+
 Supported images: ``(C, H, W)`` with ``H == W == s * 2**n``, ``s`` in {4, 7}, ``n >= 1``. G starts
 from an ``s x s`` map of ``base_width * 2**(n-1)`` channels and halves the width as it doubles the
 resolution; D mirrors it.
@@ -15,7 +19,7 @@ resolution; D mirrors it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
@@ -42,6 +46,23 @@ def dcgan_geometry(data_shape: Sequence[int]) -> tuple[int, int, int]:
     )
 
 
+def check_extra_layers(extra_layers: int) -> None:
+    """``extra_layers`` must be an integer >= 0 (:class:`GanlabError` otherwise)."""
+    if isinstance(extra_layers, bool) or not isinstance(extra_layers, int) or extra_layers < 0:
+        raise GanlabError(f"dcgan needs extra_layers an integer >= 0; got {extra_layers!r}")
+
+
+def extra(width: int, batch_norm: bool, activation: Callable[[], nn.Module], count: int
+          ) -> list[nn.Module]:
+    """``count`` blocks of conv3x3 (stride 1, ``width`` channels) [+ BN] + ``activation()``."""
+    layers: list[nn.Module] = []
+    for _ in range(count):
+        layers.append(nn.Conv2d(width, width, 3, 1, 1, bias=not batch_norm))
+        layers += [nn.BatchNorm2d(width)] if batch_norm else []
+        layers.append(activation())
+    return layers
+
+
 def init_dcgan_weights(module: nn.Module) -> None:
     """Radford et al. §4: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), biases 0."""
     for m in module.modules():
@@ -65,9 +86,11 @@ class DCGANGenerator(nn.Module):
         data_shape: Sequence[int],
         base_width: int = 64,
         batch_norm: bool = True,
+        extra_layers: int = 0,
     ) -> None:
         super().__init__()
         channels, s, n = dcgan_geometry(data_shape)
+        check_extra_layers(extra_layers)
         if latent_dim < 1 or base_width < 1:
             raise GanlabError(
                 f"dcgan needs latent_dim ≥ 1 and base_width ≥ 1; got {latent_dim}, {base_width}"
@@ -85,6 +108,7 @@ class DCGANGenerator(nn.Module):
             width //= 2
             layers += [nn.BatchNorm2d(width)] if batch_norm else []
             layers.append(nn.ReLU())
+        layers += extra(width, batch_norm, nn.ReLU, extra_layers)
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.init_weights()
@@ -113,9 +137,11 @@ class DCGANDiscriminator(nn.Module):
         data_shape: Sequence[int],
         base_width: int = 64,
         batch_norm: bool = True,
+        extra_layers: int = 0,
     ) -> None:
         super().__init__()
         channels, s, n = dcgan_geometry(data_shape)
+        check_extra_layers(extra_layers)
         if base_width < 1:
             raise GanlabError(f"dcgan needs base_width ≥ 1; got {base_width}")
         self.data_shape = (channels, s * 2**n, s * 2**n)
@@ -123,6 +149,7 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [
             nn.Conv2d(channels, width, 4, 2, 1),
             nn.LeakyReLU(LEAKY_SLOPE),
+            *extra(width, batch_norm, lambda: nn.LeakyReLU(LEAKY_SLOPE), extra_layers),
         ]
         for _ in range(n - 1):
             layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=not batch_norm))
