@@ -40,6 +40,8 @@ from typing import Any
 import table_runs as tr
 import toy_table
 
+from ganlab.core.errors import Interrupted
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = toy_table.DATASETS
 #: Modes of each mixture (a failed trial's record).
@@ -180,6 +182,8 @@ def search(dataset: str, trick: str, n_trials: int, search_seeds: list[int], ite
             overrides = [*base_overrides(dataset, iterations), *trick_overrides(trick, params)]
             try:
                 result = tr.run_one(overrides, seed, threads)
+            except Interrupted:  # the benchmark was stopped: nothing recorded, resumable
+                raise
             except Exception as e:  # a setting that fails is the worst trial, not the end
                 result = {"modes_covered": 0, "num_modes": NUM_MODES[dataset],
                           "hq_fraction": 0.0, "reverse_kl": math.inf, "iterations": iterations,

@@ -172,3 +172,16 @@ def test_a_failing_setting_is_the_worst_trial(bench, tmp_path, monkeypatch) -> N
     out = t.search("toy_grid", "r1", 1, [100], 20, 1, str(tmp_path / "r.json"), "c")
     r = t.tr.load(tmp_path / "r.json")[0]
     assert (r["error"], r["objective"], out["objective"]) == ("RuntimeError: diverged", 26.0, 26.0)
+
+
+def test_a_stopped_run_is_not_a_failed_trial(bench, tmp_path, monkeypatch) -> None:
+    t = bench("tuned_toy_table")
+    from ganlab.core.errors import Interrupted
+
+    def stopped(overrides, seed, threads=1, keys=None):
+        raise Interrupted(15, 387, None)
+
+    monkeypatch.setattr(t.tr, "run_one", stopped)
+    with pytest.raises(Interrupted, match="signal 15"):
+        t.search("toy_grid", "r1", 1, [100], 20, 1, str(tmp_path / "r.json"), "c")
+    assert t.tr.load(tmp_path / "r.json") == []
