@@ -171,8 +171,11 @@ def search(dataset: str, trick: str, n_trials: int, search_seeds: list[int], ite
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     path = Path(raw)
-    study = optuna.create_study(direction="minimize",
-                                sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=4))
+    recorded = trials_of(tr.load(path), dataset, trick, iterations)
+    # A resumed search seeds its sampler with the number of recorded trials: a fresh sampler
+    # seeded 0 would draw the recorded first trial's setting again.
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(
+        seed=len(recorded), n_startup_trials=4))
 
     def run_trial(number: int, params: dict[str, Any], dists: dict[str, str],
                   done: dict[int, dict[str, Any]]) -> float:
@@ -196,7 +199,6 @@ def search(dataset: str, trick: str, n_trials: int, search_seeds: list[int], ite
             done[seed] = r
         return statistics.fmean(done[s]["objective"] for s in search_seeds)
 
-    recorded = trials_of(tr.load(path), dataset, trick, iterations)
     for number in sorted(recorded):
         t = recorded[number]
         value = run_trial(number, t["params"], t["distributions"], t["runs"])

@@ -105,6 +105,21 @@ def test_search_resumes_a_cut_trial_and_extends(bench, tmp_path, monkeypatch) ->
     assert [(r["trial"], r["seed"]) for r in searches][4:] == [(2, 100), (2, 101)]
 
 
+def test_a_resumed_search_draws_new_settings(bench, tmp_path, monkeypatch) -> None:
+    """Resuming after one trial draws another setting, not the recorded first one again (a
+    fresh sampler with the same seed would repeat it)."""
+    t = bench("tuned_toy_table")
+    calls: list = []
+    monkeypatch.setattr(t.tr, "run_one", fake_run(calls))
+    base = ["--iterations", "20", "--search-seeds", "100", "--seeds", "0", "--only", "r1",
+            "--datasets", "toy_ring", "--results", str(tmp_path)]
+    t.main(["--trials", "1", *base])
+    t.main(["--trials", "2", *base])
+    first, second = (r["params"] for r in t.tr.load(tmp_path / "tuned_toy_table.json")
+                     if r["kind"] == "search")
+    assert first != second
+
+
 def test_a_real_tiny_search_and_table(bench, tmp_path) -> None:
     t = bench("tuned_toy_table")
     t.main(["--iterations", "20", "--trials", "2", "--search-seeds", "100", "--seeds", "0",

@@ -52,7 +52,7 @@ def check_extra_layers(extra_layers: int) -> None:
         raise GanlabError(f"dcgan needs extra_layers an integer >= 0; got {extra_layers!r}")
 
 
-def extra(width: int, batch_norm: bool, activation: Callable[[], nn.Module], count: int
+def extra_blocks(width: int, batch_norm: bool, activation: Callable[[], nn.Module], count: int
           ) -> list[nn.Module]:
     """``count`` blocks of conv3x3 (stride 1, ``width`` channels) [+ BN] + ``activation()``."""
     layers: list[nn.Module] = []
@@ -108,7 +108,7 @@ class DCGANGenerator(nn.Module):
             width //= 2
             layers += [nn.BatchNorm2d(width)] if batch_norm else []
             layers.append(nn.ReLU())
-        layers += extra(width, batch_norm, nn.ReLU, extra_layers)
+        layers += extra_blocks(width, batch_norm, nn.ReLU, extra_layers)
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.init_weights()
@@ -149,7 +149,7 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [
             nn.Conv2d(channels, width, 4, 2, 1),
             nn.LeakyReLU(LEAKY_SLOPE),
-            *extra(width, batch_norm, lambda: nn.LeakyReLU(LEAKY_SLOPE), extra_layers),
+            *extra_blocks(width, batch_norm, lambda: nn.LeakyReLU(LEAKY_SLOPE), extra_layers),
         ]
         for _ in range(n - 1):
             layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=not batch_norm))
