@@ -19,7 +19,8 @@ Resumable: each run is appended to ``benchmarks/results/stacked_mnist_table.json
 finishes (a run with the same data, row, overrides, seed, iterations and samples is not run
 again); the table (``stacked_mnist_table.md``) is rewritten from that file; ``--table-only``
 runs nothing. The "best tuned trick" row is read from ``tuned_toy_table.json`` (the trick with
-the lowest objective on toy_grid at its tuned setting); "not run" while that table has none.
+the lowest objective on toy_grid at its tuned setting); "not run" while that table has none. A
+trick that excludes a batch-norm D (gradient penalty, R1) runs with the DCGAN D's batch norm off.
 """
 
 from __future__ import annotations
@@ -82,7 +83,23 @@ def rows(tuned: list[dict[str, Any]], tuned_iterations: int) -> dict[str, list[s
     if best is None:
         return {**ROWS, BEST: None}
     trick, params, overrides = best
-    return {**ROWS, f"{BEST} ({trick}: {tuned_toy_table.show(params)})": overrides}
+    name = f"{BEST} ({trick}: {tuned_toy_table.show(params)})"
+    if "discriminator.batch_norm" in trick_excludes(trick):
+        # the toy MLP D has no batch norm; the DCGAN D drops it for this trick (as WGAN-GP's)
+        overrides = [*overrides, "discriminator.net.batch_norm=false"]
+        name += ", D without batch norm"
+    return {**ROWS, name: overrides}
+
+
+def trick_excludes(trick: str) -> frozenset[str]:
+    """What the trick ``trick`` (``conf/tricks/<trick>.yaml``'s class) declares it excludes."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from ganlab.app.cli import config_dir
+
+    target = OmegaConf.load(Path(config_dir()) / "tricks" / f"{trick}.yaml")["_target_"]
+    return frozenset(getattr(get_class(target), "excludes", frozenset()))
 
 
 def run_overrides(data: str, iterations: int, num_samples: int, row: list[str]) -> list[str]:

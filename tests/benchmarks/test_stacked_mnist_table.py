@@ -69,6 +69,25 @@ def test_table_by_hand_with_the_best_tuned_trick(bench, tmp_path, monkeypatch) -
         "tricks=[ema]", "tricks.ema.decay=0.99", "tricks.ema.start_iteration=0"]
 
 
+def test_a_best_trick_that_excludes_batch_norm_gets_a_d_without_it(bench, tmp_path) -> None:
+    """Gradient penalty refuses a batch-norm D: its row turns the DCGAN D's batch norm off
+    and says so; a trick without that exclusion keeps the preset's D."""
+    s = bench("stacked_mnist_table")
+    assert "discriminator.batch_norm" in s.trick_excludes("gradient_penalty")
+    assert "discriminator.batch_norm" not in s.trick_excludes("ema")
+    params = {"tricks.gradient_penalty.weight": 0.01}
+    runs = [{"kind": "search", "dataset": "toy_grid", "trick": "gradient_penalty", "trial": 0,
+             "seed": sd, "params": params, "distributions": {}, "objective": 0.1,
+             "iterations": 5000} for sd in (100, 101)]
+    runs.append({"kind": "table", "dataset": "toy_grid", "trick": "gradient_penalty",
+                 "seed": 0, "params": params, "modes_covered": 25, "num_modes": 25,
+                 "reverse_kl": 0.05, "hq_fraction": 0.8, "iterations": 5000})
+    name = ("best tuned trick (gradient_penalty: weight=0.01), D without batch norm")
+    assert s.rows(runs, 5000)[name] == [
+        "tricks=[gradient_penalty]", "tricks.gradient_penalty.weight=0.01",
+        "discriminator.net.batch_norm=false"]
+
+
 def test_which_runs_are_due(bench, tmp_path, monkeypatch) -> None:
     """Only rows asked for, only seeds not recorded with the same overrides."""
     s = bench("stacked_mnist_table")
