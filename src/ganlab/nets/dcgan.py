@@ -53,7 +53,7 @@ def check_extra_layers(extra_layers: int) -> None:
 
 
 def extra_blocks(width: int, batch_norm: bool, activation: Callable[[], nn.Module], count: int
-          ) -> list[nn.Module]:
+                 ) -> list[nn.Module]:
     """``count`` blocks of conv3x3 (stride 1, ``width`` channels) [+ BN] + ``activation()``."""
     layers: list[nn.Module] = []
     for _ in range(count):
