@@ -124,8 +124,8 @@ def test_image_stream_resume_and_rank_split(tmp_path: Path) -> None:
         r.trainer = SimpleNamespace(world_size=2, global_rank=rank)
         ranks.append(list(MinibatchStream(r.sample, 6, 2, batch_size=3, rank=rank, world_size=2)))
     for (x, y), (x0, y0), (x1, y1) in zip(full, *ranks, strict=True):
-        assert torch.equal(torch.cat([x0, x1], dim=1), x)
-        assert torch.equal(torch.cat([y0, y1], dim=1), y)
+        assert torch.equal(torch.cat([x0, x1], dim=2), x)
+        assert torch.equal(torch.cat([y0, y1], dim=2), y)
 
 
 def test_sample_n_gives_distinct_real_images(tmp_path: Path) -> None:

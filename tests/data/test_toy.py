@@ -117,11 +117,12 @@ def test_resumed_stream_is_the_tail_of_the_full_stream() -> None:
     full = list(MinibatchStream(dm.sample, iterations=7, d_steps=3, batch_size=16))
     tail = list(MinibatchStream(dm.sample, iterations=7, d_steps=3, batch_size=16, start=4))
     assert len(full) == 7 and len(tail) == 3
-    assert full[0][0].shape == (3, 16, 2) and full[0][1].shape == (3, 16)
+    # Without a chunk plan each item is one iteration, in the chunked layout (K = 1, k, B, ...).
+    assert full[0][0].shape == (1, 3, 16, 2) and full[0][1].shape == (1, 3, 16)
     for (xa, ya), (xb, yb) in zip(full[4:], tail, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     # The k minibatches of one iteration are different draws.
-    assert not torch.equal(full[0][0][0], full[0][0][1])
+    assert not torch.equal(full[0][0][0, 0], full[0][0][0, 1])
 
 
 def test_two_ranks_concatenated_equal_one_process_with_the_global_batch() -> None:
@@ -138,9 +139,9 @@ def test_two_ranks_concatenated_equal_one_process_with_the_global_batch() -> Non
         )
     one = list(MinibatchStream(single.sample, 4, d_steps=2, batch_size=2 * b))
     for (x, y), (x0, y0), (x1, y1) in zip(one, *streams, strict=True):
-        assert x0.shape == (2, b, 2) and x.shape == (2, 2 * b, 2)
-        assert torch.equal(torch.cat([x0, x1], dim=1), x)
-        assert torch.equal(torch.cat([y0, y1], dim=1), y)
+        assert x0.shape == (1, 2, b, 2) and x.shape == (1, 2, 2 * b, 2)
+        assert torch.equal(torch.cat([x0, x1], dim=2), x)
+        assert torch.equal(torch.cat([y0, y1], dim=2), y)
         assert not torch.equal(x0, x1)
 
 
@@ -150,8 +151,8 @@ def test_train_dataloader_without_trainer_yields_iteration_batches() -> None:
     batches = list(dm.train_dataloader())
     assert len(batches) == 3
     x, y = batches[1]
-    assert x.shape == (2, 64, 2) and y.shape == (2, 64)
-    assert torch.equal(x[0], dm.sample(2)[0]) and torch.equal(x[1], dm.sample(3)[0])
+    assert x.shape == (1, 2, 64, 2) and y.shape == (1, 2, 64)
+    assert torch.equal(x[0, 0], dm.sample(2)[0]) and torch.equal(x[0, 1], dm.sample(3)[0])
 
 
 def test_bad_centers_are_rejected() -> None:
@@ -174,12 +175,12 @@ def test_a_chunked_stream_holds_the_same_iterations(monkeypatch) -> None:
     chunked = list(MinibatchStream(dm.sample, iterations=9, d_steps=2, batch_size=16,
                                    chunk=lambda it: 4))
     assert [x.shape[0] for x, _ in chunked] == [4, 4, 1]  # cut at the run's end
-    assert torch.equal(torch.cat([x for x, _ in chunked]), torch.stack([x for x, _ in plain]))
-    assert torch.equal(torch.cat([y for _, y in chunked]), torch.stack([y for _, y in plain]))
+    assert torch.equal(torch.cat([x for x, _ in chunked]), torch.cat([x for x, _ in plain]))
+    assert torch.equal(torch.cat([y for _, y in chunked]), torch.cat([y for _, y in plain]))
     # One iteration is 2 x 16 points of 2 floats and 2 x 16 labels: 512 bytes; a cap of
     # 1,100 bytes holds 2 of them.
     monkeypatch.setattr(stream, "MAX_CHUNK_BYTES", 1100)
     capped = list(MinibatchStream(dm.sample, iterations=9, d_steps=2, batch_size=16,
                                   chunk=lambda it: 4))
     assert [x.shape[0] for x, _ in capped] == [2, 2, 2, 2, 1]
-    assert torch.equal(torch.cat([x for x, _ in capped]), torch.stack([x for x, _ in plain]))
+    assert torch.equal(torch.cat([x for x, _ in capped]), torch.cat([x for x, _ in plain]))

@@ -74,7 +74,7 @@ class GANDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """The remaining iterations, from the module's ``iteration`` counter (restored from the
         checkpoint when resuming): in chunks of ``module.chunk_length(i)`` iterations when the
-        module plans them (:class:`~ganlab.adapter.module.GANModule`), else one per item."""
+        module plans them (:class:`~ganlab.adapter.module.GANModule`), else one per chunk."""
         module = self.trainer.lightning_module if self.trainer is not None else None
         stream = MinibatchStream(
             self.sample,

@@ -1,8 +1,9 @@
 """Deterministic minibatch streams: the batch of iteration ``i`` is a function of ``(seed, i)``.
 
 One GAN iteration takes ``k = train.d_steps`` real minibatches (one per discriminator step), so
-the stream yields, per iteration, a pair ``(x, y)`` with ``x`` of shape ``(k, B, *data_shape)``
-and ``y`` (labels, or mode indices for the toy mixtures) of shape ``(k, B)``.
+the stream yields chunks of ``K >= 1`` consecutive iterations, pairs ``(x, y)`` with ``x`` of
+shape ``(K, k, B, *data_shape)`` and ``y`` (labels, or mode indices for the toy mixtures) of
+shape ``(K, k, B)``: one item format, whatever ``K`` is.
 
 Because every minibatch is a function of its global index, resuming at iteration ``i`` replays
 exactly the data an uninterrupted run would have seen, with no sampler state to save; and
@@ -34,7 +35,7 @@ def generator_for(seed: int, index: int) -> torch.Generator:
 
 
 class MinibatchStream(IterableDataset):
-    """Yields the real data of iterations ``start .. iterations - 1``, one item per iteration.
+    """Yields the real data of iterations ``start .. iterations - 1`` in chunks ``(K, k, B, ...)``.
 
     Args:
         sample: returns global minibatch ``index`` as ``(x, y)`` with ``world_size * batch_size``
@@ -45,11 +46,10 @@ class MinibatchStream(IterableDataset):
         start: first iteration to yield (the iteration a resumed run continues from), or a
             function returning it, read each time iteration starts.
         rank, world_size: this process's slice of each global minibatch.
-        chunk: with it, each item holds several iterations: ``chunk(i)`` (at least 1, cut at
-            the run's end, and to at most :data:`MAX_CHUNK_BYTES`) of them from iteration ``i``
-            on, stacked as ``(K, k, B, ...)`` (the adapter's Lightning batch, so Lightning's
-            per-batch cost is paid once per ``K`` iterations); without it, one iteration
-            ``(k, B, ...)`` per item.
+        chunk: ``K = chunk(i)`` iterations from iteration ``i`` on in one item (at least 1, cut
+            at the run's end, and to at most :data:`MAX_CHUNK_BYTES`): the adapter's Lightning
+            batch, so Lightning's per-batch cost is paid once per ``K`` iterations; without it,
+            ``K = 1``.
     """
 
     def __init__(
@@ -95,11 +95,8 @@ class MinibatchStream(IterableDataset):
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         it = self.first_iteration()
         while it < self.iterations:
-            if self.chunk is None:
-                yield self.iteration(it)
-                it += 1
-                continue
-            count = min(max(int(self.chunk(it)), 1), self.iterations - it)
+            wanted = 1 if self.chunk is None else int(self.chunk(it))
+            count = min(max(wanted, 1), self.iterations - it)
             first = self.iteration(it)
             size = sum(t.numel() * t.element_size() for t in first)
             count = max(1, min(count, MAX_CHUNK_BYTES // max(size, 1)))
