@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 
@@ -75,12 +76,19 @@ def test_every_space_composes_at_its_ends(bench, end: int) -> None:
                 assert node == value, key
 
 
-def test_search_resumes_a_cut_trial_and_extends(bench, tmp_path, monkeypatch) -> None:
+def faked_r1_search(bench, monkeypatch, tmp_path, search_seeds: str, seeds: str
+                    ) -> tuple[Any, list, list[str]]:
+    """The script with ``run_one`` faked, its calls, and the arguments of an r1 search on
+    toy_ring of 20 iterations writing to ``tmp_path``."""
     t = bench("tuned_toy_table")
     calls: list = []
     monkeypatch.setattr(t.tr, "run_one", fake_run(calls))
-    base = ["--iterations", "20", "--search-seeds", "100,101", "--seeds", "0,1", "--only", "r1",
-            "--datasets", "toy_ring", "--results", str(tmp_path)]
+    return t, calls, ["--iterations", "20", "--search-seeds", search_seeds, "--seeds", seeds,
+                      "--only", "r1", "--datasets", "toy_ring", "--results", str(tmp_path)]
+
+
+def test_search_resumes_a_cut_trial_and_extends(bench, tmp_path, monkeypatch) -> None:
+    t, calls, base = faked_r1_search(bench, monkeypatch, tmp_path, "100,101", "0,1")
     t.main(["--trials", "2", *base])
     raw = tmp_path / "tuned_toy_table.json"
     runs = t.tr.load(raw)
@@ -108,11 +116,7 @@ def test_search_resumes_a_cut_trial_and_extends(bench, tmp_path, monkeypatch) ->
 def test_a_resumed_search_draws_new_settings(bench, tmp_path, monkeypatch) -> None:
     """Resuming after one trial draws another setting, not the recorded first one again (a
     fresh sampler with the same seed would repeat it)."""
-    t = bench("tuned_toy_table")
-    calls: list = []
-    monkeypatch.setattr(t.tr, "run_one", fake_run(calls))
-    base = ["--iterations", "20", "--search-seeds", "100", "--seeds", "0", "--only", "r1",
-            "--datasets", "toy_ring", "--results", str(tmp_path)]
+    t, _, base = faked_r1_search(bench, monkeypatch, tmp_path, "100", "0")
     t.main(["--trials", "1", *base])
     t.main(["--trials", "2", *base])
     first, second = (r["params"] for r in t.tr.load(tmp_path / "tuned_toy_table.json")
